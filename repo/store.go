@@ -1,0 +1,165 @@
+// Package repo owns the process_store table: one Store contract, one implementation per SQL
+// dialect (sqlite, postgres, mssql), each with its SQL in its own file, and one conformance
+// suite (repo/repotest) that every implementation passes unchanged.
+//
+// The table is the seed service's (see migrations/mssql/001_create_process_store.sql) plus a
+// nullable owner column: which instance registered a wait, so that shutting one replica down
+// clears only its own waits.
+package repo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Status is the state of a process_store row. A row starts PENDING and moves once, to DONE or
+// ERROR; it never moves back.
+type Status string
+
+// The three states of a row, spelled as the seed service stores them.
+const (
+	StatusPending Status = "PENDING"
+	StatusDone    Status = "DONE"
+	StatusError   Status = "ERROR"
+)
+
+// Finished reports whether the status is terminal (DONE or ERROR).
+func (s Status) Finished() bool { return s == StatusDone || s == StatusError }
+
+// Record is one process_store row.
+type Record struct {
+	CorrelationID string
+	Status        Status
+	// Payload is payload_json: the process's result, set when DONE; nil when NULL.
+	Payload json.RawMessage
+	// Error is error_json: the failure body, set when ERROR; nil when NULL.
+	Error json.RawMessage
+	// Owner is the instance that registered the wait; "" when NULL (rows written by the seed
+	// service, or created finished by a worker).
+	Owner     string
+	StartedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Outcome tells what a guarded transition (Complete, Fail) did.
+type Outcome int
+
+const (
+	// Transitioned: the row was PENDING and this call moved it to DONE or ERROR.
+	Transitioned Outcome = iota + 1
+	// AlreadyFinished: the row was DONE or ERROR already; nothing changed. Repeating a
+	// transition lands here, and it is not an error.
+	AlreadyFinished
+	// NotFound: no row with that correlation id; nothing changed.
+	NotFound
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Transitioned:
+		return "transitioned"
+	case AlreadyFinished:
+		return "already_finished"
+	case NotFound:
+		return "not_found"
+	}
+	return "unknown"
+}
+
+// ListOptions selects one page of List. Pages are keyset-paginated by correlation id, so a page
+// costs the same wherever it is in the table.
+type ListOptions struct {
+	// Status filters by status; "" lists every status.
+	Status Status
+	// After is the cursor: list ids strictly greater than this one; "" starts at the beginning.
+	After string
+	// Limit is the page size: 1 to MaxListLimit; 0 means DefaultListLimit.
+	Limit int
+}
+
+// Page sizes for List.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+)
+
+// Sentinel errors callers branch on. Implementations wrap them with context.
+var (
+	// ErrNotFound: no row with that correlation id.
+	ErrNotFound = errors.New("process_store: not found")
+	// ErrInvalidID: the correlation id breaks the rule in ValidateID.
+	ErrInvalidID = errors.New("invalid correlation id")
+	// ErrInvalidJSON: a payload or error body is not valid JSON.
+	ErrInvalidJSON = errors.New("invalid JSON")
+	// ErrTooLarge: a payload or error body is over the store's size limit.
+	ErrTooLarge = errors.New("body too large")
+)
+
+// Store is the process_store contract. Every method validates its input first (ids with
+// ValidateID, bodies as JSON within the size limit) and touches nothing when input is bad.
+// updated_at always comes from the database clock.
+type Store interface {
+	// Create registers a wait: it inserts a PENDING row owned by this store's owner, or, when a
+	// PENDING row exists already, refreshes its updated_at and owner. A row that already
+	// finished is left untouched (never reset to PENDING), so a late or repeated registration
+	// sees the result. It returns the row as it is after the call.
+	Create(ctx context.Context, id string) (Record, error)
+	// Complete moves a PENDING row to DONE with payload (valid JSON). First writer wins.
+	Complete(ctx context.Context, id string, payload json.RawMessage) (Outcome, error)
+	// Fail moves a PENDING row to ERROR with errBody (valid JSON). First writer wins.
+	Fail(ctx context.Context, id string, errBody json.RawMessage) (Outcome, error)
+	// InsertFinished inserts a row that is already DONE (body is the payload) or ERROR (body is
+	// the error), with no owner, for a result whose wait was never registered or was cleaned
+	// up, so a late reader still finds it. It reports false and changes nothing if a row with
+	// that id exists.
+	InsertFinished(ctx context.Context, id string, status Status, body json.RawMessage) (bool, error)
+	// Find returns one row, or an error wrapping ErrNotFound.
+	Find(ctx context.Context, id string) (Record, error)
+	// Statuses reads many rows in one statement per chunk (SQL Server: at most 2,000 ids a
+	// chunk). It returns the rows that exist, in no particular order; ids without a row are
+	// absent. Rows a writer holds locked may be skipped (SQL Server READPAST) and read on the
+	// caller's next tick.
+	Statuses(ctx context.Context, ids []string) ([]Record, error)
+	// List returns one page of rows ordered by correlation id, and the cursor for the next
+	// page ("" when this was the last).
+	List(ctx context.Context, opts ListOptions) ([]Record, string, error)
+	// Delete removes one row and reports whether it existed.
+	Delete(ctx context.Context, id string) (bool, error)
+	// PendingCount counts PENDING rows of every owner.
+	PendingCount(ctx context.Context) (int64, error)
+	// ClearOwned marks ERROR, with errBody, every PENDING row this store's owner created, and
+	// returns how many. Other owners' rows are never touched (the seed cleared everyone's).
+	ClearOwned(ctx context.Context, errBody json.RawMessage) (int64, error)
+	// DeleteFinishedBefore deletes at most batch DONE or ERROR rows whose updated_at is before
+	// cutoff, and returns how many. Callers loop until it returns less than batch.
+	DeleteFinishedBefore(ctx context.Context, cutoff time.Time, batch int) (int64, error)
+	// ExpirePendingBefore marks ERROR, with errBody, at most batch PENDING rows whose
+	// started_at is before cutoff, and returns how many.
+	ExpirePendingBefore(ctx context.Context, cutoff time.Time, batch int, errBody json.RawMessage) (int64, error)
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the connection pool.
+	Close() error
+}
+
+// NotifyChannel is the PostgreSQL channel on which the postgres store's Complete, Fail and
+// InsertFinished send pg_notify(NotifyChannel, correlation_id) in the same statement as the
+// status change, so a LISTENing waitroom wakes when it commits.
+const NotifyChannel = "waitroom_process_store"
+
+// Options configures Open.
+type Options struct {
+	// Driver is the dialect: "sqlite", "postgres" or "mssql".
+	Driver string
+	// DSN is the driver's connection string (a file path or "file:..." URI for sqlite).
+	DSN string
+	// Owner identifies this instance in the owner column (Create sets it; ClearOwned uses it).
+	Owner string
+	// MaxBodyBytes limits payload and error bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int
+}
+
+// DefaultMaxBodyBytes is the default limit of a payload or error body: 1 MiB.
+const DefaultMaxBodyBytes = 1 << 20
