@@ -1,0 +1,399 @@
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Problem is one thing wrong with the configuration: the key, the environment name it came
+// from when that was the source, the value (secrets redacted) and the rule it breaks.
+type Problem struct {
+	Key   string
+	Env   string
+	Value string
+	Rule  string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.Key != "" {
+		b.WriteString(p.Key)
+	}
+	if p.Env != "" {
+		fmt.Fprintf(&b, " (env %s)", p.Env)
+	}
+	if p.Value != "" {
+		fmt.Fprintf(&b, " = %q", p.Value)
+	}
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Rule)
+	return b.String()
+}
+
+// Error is an invalid configuration: every problem found, not just the first. The daemon exits
+// with ExitCode when Load returns one.
+type Error struct {
+	Problems []Problem
+}
+
+// ExitCode is the process exit code for an invalid configuration.
+const ExitCode = 2
+
+func (e *Error) Error() string {
+	lines := make([]string, 0, len(e.Problems))
+	for _, p := range e.Problems {
+		lines = append(lines, "  - "+p.String())
+	}
+	return "invalid configuration:\n" + strings.Join(lines, "\n")
+}
+
+// secretKeys never show their values in errors, logs or `worker config`.
+var secretKeys = map[string]bool{
+	"store.password":        true,
+	"store.dsn":             true, // may embed a password; shown through RedactDSN
+	"camunda.auth.password": true,
+	"camunda.auth.token":    true,
+	"http.authtoken":        true,
+}
+
+func isSecretKey(key string) bool { return secretKeys[strings.ToLower(key)] }
+
+// Drivers the store supports.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+	DriverMSSQL    = "mssql"
+)
+
+// Handler outcome for a correlation id that has no row (Result.OnMissingRow).
+const (
+	MissingRowInsert = "insert"
+	MissingRowIgnore = "ignore"
+	MissingRowFail   = "fail"
+)
+
+// Topic defaults for fields a topic entry leaves out. Lists replace lists in YAML, so these
+// cannot come from config.yaml.
+const (
+	DefaultLockDuration        = 30 * time.Second
+	DefaultMaxTasks            = 10
+	DefaultMaxParallel         = 10
+	DefaultRetries             = 3
+	DefaultRetryInitial        = time.Second
+	DefaultRetryMax            = time.Minute
+	DefaultCorrelationVariable = "correlationId"
+	DefaultOnMissingRow        = MissingRowInsert
+	// MaxAsyncResponseTimeout is the engine's limit for long polling (it answers 400 above).
+	MaxAsyncResponseTimeout = 30 * time.Minute
+)
+
+// resolve fills values derived from others: the store driver and DSN, the worker id, topic
+// defaults. It runs before Validate.
+func (c *Config) resolve() {
+	if c.Instance.ID == "" {
+		c.Instance.ID = generateInstanceID()
+	}
+	if c.Camunda.WorkerID == "" {
+		c.Camunda.WorkerID = c.Instance.ID
+	}
+	s := &c.Store
+	s.Driver = strings.ToLower(strings.TrimSpace(s.Driver))
+	if s.Driver == "" {
+		if s.Host != "" {
+			s.Driver = DriverMSSQL
+		} else {
+			s.Driver = DriverSQLite
+		}
+	}
+	if s.Host != "" && (s.Driver == DriverMSSQL || s.Driver == DriverPostgres) && (s.DSN == "" || s.DSN == defaultSQLiteDSN) {
+		s.DSN = ""
+	}
+	for i := range c.Topics {
+		t := &c.Topics[i]
+		if t.Handler == "" {
+			t.Handler = t.Name
+		}
+		if t.LockDuration == 0 {
+			t.LockDuration = DefaultLockDuration
+		}
+		if t.MaxTasks == 0 {
+			t.MaxTasks = DefaultMaxTasks
+		}
+		if t.MaxParallel == 0 {
+			t.MaxParallel = DefaultMaxParallel
+		}
+		if t.Retries == 0 {
+			t.Retries = DefaultRetries
+		}
+		if t.RetryBackoff.Initial == 0 {
+			t.RetryBackoff.Initial = DefaultRetryInitial
+		}
+		if t.RetryBackoff.Max == 0 {
+			t.RetryBackoff.Max = DefaultRetryMax
+		}
+		if t.Result.CorrelationVariable == "" {
+			t.Result.CorrelationVariable = DefaultCorrelationVariable
+		}
+		if t.Result.OnMissingRow == "" {
+			t.Result.OnMissingRow = DefaultOnMissingRow
+		}
+	}
+}
+
+// generateInstanceID is the host name plus a random suffix: unique per replica even when
+// replicas share a host name pattern, and readable in Camunda's task list.
+func generateInstanceID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "worker"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	id := host + "-" + hex.EncodeToString(b[:])
+	if len(id) > 64 {
+		id = id[len(id)-64:]
+	}
+	return id
+}
+
+// defaultSQLiteDSN is config.yaml's store.dsn; setting DB_HOST replaces it with a built DSN.
+const defaultSQLiteDSN = "file:waitroom.db"
+
+// StoreDSN is the connection string for the store driver: store.dsn when set, else built from
+// host, port, name, user, password and params.
+func (c *Config) StoreDSN() string {
+	s := c.Store
+	if s.DSN != "" {
+		return s.DSN
+	}
+	q := url.Values{}
+	for k, v := range s.Params {
+		q.Set(k, v)
+	}
+	u := url.URL{User: url.UserPassword(s.User, s.Password)}
+	switch s.Driver {
+	case DriverMSSQL:
+		port := s.Port
+		if port == 0 {
+			port = 1433
+		}
+		u.Scheme = "sqlserver"
+		u.Host = net.JoinHostPort(s.Host, strconv.Itoa(port))
+		q.Set("database", s.Name)
+		if q.Get("app name") == "" {
+			q.Set("app name", "camunda-waitroom")
+		}
+	case DriverPostgres:
+		port := s.Port
+		if port == 0 {
+			port = 5432
+		}
+		u.Scheme = "postgres"
+		u.Host = net.JoinHostPort(s.Host, strconv.Itoa(port))
+		u.Path = "/" + s.Name
+	default:
+		return ""
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Validate checks every rule and returns *Error listing all problems, or nil.
+func (c *Config) Validate() error {
+	var ps []Problem
+	add := func(key string, value any, rule string, args ...any) {
+		v := fmt.Sprint(value)
+		if isSecretKey(key) {
+			v = redactedValue(key, v)
+		}
+		ps = append(ps, Problem{Key: key, Value: v, Rule: fmt.Sprintf(rule, args...)})
+	}
+	oneOf := func(key, value string, allowed ...string) {
+		for _, a := range allowed {
+			if value == a {
+				return
+			}
+		}
+		add(key, value, "must be one of %s", strings.Join(quoteAll(allowed), ", "))
+	}
+	positiveDur := func(key string, d time.Duration) {
+		if d <= 0 {
+			add(key, d, "must be a positive duration, e.g. 30s")
+		}
+	}
+
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "json", "console")
+
+	s := c.Store
+	oneOf("store.driver", s.Driver, DriverSQLite, DriverPostgres, DriverMSSQL)
+	switch s.Driver {
+	case DriverSQLite:
+		if s.DSN == "" {
+			add("store.dsn", "", "is required for the sqlite driver: a file path or file: URI, e.g. file:waitroom.db")
+		}
+	case DriverPostgres, DriverMSSQL:
+		if s.DSN == "" {
+			if s.Host == "" {
+				add("store.host", "", "is required for the %s driver when store.dsn (DB_DSN) is empty: set DB_HOST or a full DB_DSN", s.Driver)
+			}
+			if s.Name == "" {
+				add("store.name", "", "is required for the %s driver when store.dsn (DB_DSN) is empty: set DB_NAME", s.Driver)
+			}
+			if s.User == "" {
+				add("store.user", "", "is required for the %s driver when store.dsn (DB_DSN) is empty: set DB_USER", s.Driver)
+			}
+			if s.Password == "" {
+				add("store.password", "", "is required for the %s driver when store.dsn (DB_DSN) is empty: set DB_PASSWORD", s.Driver)
+			}
+		} else if s.Driver == DriverMSSQL && !strings.HasPrefix(strings.ToLower(s.DSN), "sqlserver://") && !strings.Contains(strings.ToLower(s.DSN), "server=") {
+			add("store.dsn", s.DSN, "must be a SQL Server connection string: sqlserver://user:pass@host:1433?database=db or server=...;user id=...;password=...;database=...")
+		} else if s.Driver == DriverPostgres && !strings.HasPrefix(s.DSN, "postgres://") && !strings.HasPrefix(s.DSN, "postgresql://") && !strings.Contains(s.DSN, "host=") {
+			add("store.dsn", s.DSN, "must be a PostgreSQL connection string: postgres://user:pass@host:5432/db or host=... user=... dbname=...")
+		}
+	}
+	if s.Port < 0 || s.Port > 65535 {
+		add("store.port", s.Port, "must be a port from 1 to 65535, or 0 for the driver's default")
+	}
+	if s.MaxBodyBytes < 1024 || s.MaxBodyBytes > 64<<20 {
+		add("store.maxBodyBytes", s.MaxBodyBytes, "must be from 1024 to 67108864 bytes")
+	}
+	if s.MaxOpenConns < 1 {
+		add("store.maxOpenConns", s.MaxOpenConns, "must be at least 1")
+	}
+	positiveDur("store.connectTimeout", s.ConnectTimeout)
+
+	cam := c.Camunda
+	if u, err := url.Parse(cam.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("camunda.url", cam.URL, "must be an absolute http(s) URL of the engine's REST root, e.g. http://localhost:8080/engine-rest")
+	}
+	if cam.Auth.Token != "" && (cam.Auth.Username != "" || cam.Auth.Password != "") {
+		add("camunda.auth.token", cam.Auth.Token, "cannot be combined with camunda.auth.username/password: choose bearer or basic auth")
+	}
+	if cam.Auth.Username != "" && cam.Auth.Password == "" {
+		add("camunda.auth.password", "", "is required when camunda.auth.username is set")
+	}
+	if cam.Auth.Password != "" && cam.Auth.Username == "" {
+		add("camunda.auth.username", "", "is required when camunda.auth.password is set")
+	}
+	if cam.TLS.CAFile != "" {
+		if _, err := os.Stat(cam.TLS.CAFile); err != nil {
+			add("camunda.tls.caFile", cam.TLS.CAFile, "must name a readable PEM file: %v", err)
+		}
+	}
+	if cam.AsyncResponseTimeout <= 0 || cam.AsyncResponseTimeout > MaxAsyncResponseTimeout {
+		add("camunda.asyncResponseTimeout", cam.AsyncResponseTimeout, "must be above 0 and at most 30m (the engine refuses longer long polls)")
+	}
+	positiveDur("camunda.requestTimeout", cam.RequestTimeout)
+	oneOf("camunda.sorting", cam.Sorting, "", "createTime:asc", "createTime:desc")
+	validBackoff(add, "camunda.pollBackoff", cam.PollBackoff)
+	positiveDur("camunda.shutdownTimeout", cam.ShutdownTimeout)
+	if cam.LockExtensionFraction <= 0 || cam.LockExtensionFraction >= 1 {
+		add("camunda.lockExtensionFraction", cam.LockExtensionFraction, "must be between 0 and 1 (exclusive), e.g. 0.5")
+	}
+
+	seen := map[string]int{}
+	for i, t := range c.Topics {
+		k := fmt.Sprintf("topics[%d]", i)
+		if strings.TrimSpace(t.Name) == "" {
+			add(k+".name", t.Name, "is required: the Camunda topic name")
+		} else if j, dup := seen[t.Name]; dup {
+			add(k+".name", t.Name, "is also the name of topics[%d]: each topic is subscribed once", j)
+		} else {
+			seen[t.Name] = i
+		}
+		if t.LockDuration < time.Second {
+			add(k+".lockDuration", t.LockDuration, "must be at least 1s")
+		}
+		if t.MaxTasks < 1 || t.MaxTasks > 1000 {
+			add(k+".maxTasks", t.MaxTasks, "must be from 1 to 1000")
+		}
+		if t.MaxParallel < 1 || t.MaxParallel > 10000 {
+			add(k+".maxParallel", t.MaxParallel, "must be from 1 to 10000")
+		}
+		if t.Retries < 1 {
+			add(k+".retries", t.Retries, "must be at least 1 (attempts before the engine raises an incident)")
+		}
+		validBackoff(add, k+".retryBackoff", t.RetryBackoff)
+		if t.ProcessDefinitionKey != "" && len(t.ProcessDefinitionKeyIn) > 0 {
+			add(k+".processDefinitionKeyIn", strings.Join(t.ProcessDefinitionKeyIn, ","), "cannot be combined with processDefinitionKey: use one of them")
+		}
+		if t.WithoutTenantID && len(t.TenantIDIn) > 0 {
+			add(k+".withoutTenantId", true, "cannot be combined with tenantIdIn")
+		}
+		for j, pv := range t.ProcessVariables {
+			if pv.Name == "" {
+				add(fmt.Sprintf("%s.processVariables[%d].name", k, j), "", "is required")
+			}
+		}
+		if t.Sorting != nil {
+			oneOf(k+".sorting", *t.Sorting, "", "createTime:asc", "createTime:desc")
+		}
+		oneOf(k+".result.onMissingRow", t.Result.OnMissingRow, MissingRowInsert, MissingRowIgnore, MissingRowFail)
+	}
+
+	w := c.Waitroom
+	positiveDur("waitroom.timeout", w.Timeout)
+	if w.PollInterval < 5*time.Millisecond {
+		add("waitroom.pollInterval", w.PollInterval, "must be at least 5ms")
+	}
+	if w.NotifyPollInterval < w.PollInterval {
+		add("waitroom.notifyPollInterval", w.NotifyPollInterval, "must be at least waitroom.pollInterval (%s): it is the slower safety net", w.PollInterval)
+	}
+	if w.MaxWaiters < 1 {
+		add("waitroom.maxWaiters", w.MaxWaiters, "must be at least 1")
+	}
+
+	h := c.HTTP
+	if _, port, err := net.SplitHostPort(h.Addr); err != nil {
+		add("http.addr", h.Addr, "must be host:port or :port, e.g. :8088")
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		add("http.addr", h.Addr, "must have a port from 0 to 65535")
+	}
+	if h.MaxBodyBytes < 1024 {
+		add("http.maxBodyBytes", h.MaxBodyBytes, "must be at least 1024")
+	}
+	positiveDur("http.readTimeout", h.ReadTimeout)
+	if h.WriteTimeout <= w.Timeout {
+		add("http.writeTimeout", h.WriteTimeout, "must be longer than waitroom.timeout (%s), or answers are cut off", w.Timeout)
+	}
+
+	r := c.Retention
+	positiveDur("retention.finishedAfter", r.FinishedAfter)
+	positiveDur("retention.pendingAfter", r.PendingAfter)
+	positiveDur("retention.interval", r.Interval)
+	if r.Batch < 1 || r.Batch > 10000 {
+		add("retention.batch", r.Batch, "must be from 1 to 10000")
+	}
+
+	if len(ps) == 0 {
+		return nil
+	}
+	return &Error{Problems: ps}
+}
+
+func validBackoff(add func(string, any, string, ...any), key string, b Backoff) {
+	if b.Initial <= 0 {
+		add(key+".initial", b.Initial, "must be a positive duration, e.g. 1s")
+	}
+	if b.Max < b.Initial {
+		add(key+".max", b.Max, "must be at least %s.initial (%s)", key, b.Initial)
+	}
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
+}
