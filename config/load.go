@@ -105,12 +105,21 @@ func Load(path string, getenv func(string) string) (*Config, Source, error) {
 	for _, k := range md.Unused {
 		problems = append(problems, Problem{Key: k, Rule: "is not a known key: check its spelling against README.md (keys are case-insensitive, topic names are values)"})
 	}
-	if len(problems) > 0 {
-		return nil, src, &Error{Problems: problems}
-	}
 	cfg.resolve()
 	if err := cfg.Validate(); err != nil {
-		return nil, src, err
+		// Report rule problems too, except for keys that already failed to decode.
+		bad := map[string]bool{}
+		for _, p := range problems {
+			bad[strings.ToLower(p.Key)] = true
+		}
+		for _, p := range err.(*Error).Problems {
+			if !bad[strings.ToLower(p.Key)] {
+				problems = append(problems, p)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return nil, src, &Error{Problems: problems}
 	}
 	return cfg, src, nil
 }

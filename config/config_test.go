@@ -1,0 +1,260 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestEmbeddedDefaults(t *testing.T) {
+	t.Chdir(t.TempDir()) // no ./config.yaml here: built-in defaults apply
+	c, src, err := Load("", env(nil))
+	require.NoError(t, err)
+	require.Empty(t, src.File)
+	require.Equal(t, DriverSQLite, c.Store.Driver)
+	require.Equal(t, "file:waitroom.db", c.StoreDSN())
+	require.Equal(t, "http://localhost:8080/engine-rest", c.Camunda.URL)
+	require.Equal(t, 25*time.Second, c.Waitroom.Timeout)
+	require.Equal(t, 20*time.Second, c.Camunda.AsyncResponseTimeout)
+	require.Equal(t, ":8088", c.HTTP.Addr)
+	require.NotEmpty(t, c.Instance.ID)
+	require.Equal(t, c.Instance.ID, c.Camunda.WorkerID)
+	require.Len(t, c.Topics, 2)
+	require.Equal(t, "onboard-user/prepare-response", c.Topics[1].Name)
+	require.Equal(t, "correlationId", c.Topics[1].Result.CorrelationVariable)
+	require.Equal(t, "error", c.Topics[1].Result.ErrorVariable)
+
+	c2, _, err := Load("", env(nil))
+	require.NoError(t, err)
+	require.NotEqual(t, c.Instance.ID, c2.Instance.ID, "generated instance ids must differ between replicas")
+}
+
+func TestGoodFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.good.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, _, err := Load(f, env(nil))
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestFullGoodFile(t *testing.T) {
+	c, src, err := Load("testdata/full.good.yaml", env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "testdata/full.good.yaml", src.File)
+	require.Equal(t, "replica-a", c.Camunda.WorkerID)
+	require.Equal(t, DriverPostgres, c.Store.Driver)
+	require.Len(t, c.Topics, 1, "a file's topic list replaces the default list")
+	tp := c.Topics[0]
+	require.Equal(t, "Onboard-User/Prepare-Response", tp.Name, "topic names keep their case")
+	require.Equal(t, time.Minute, tp.LockDuration)
+	require.Equal(t, []string{"onboard-user", "onboard-admin"}, tp.ProcessDefinitionKeyIn)
+	require.Equal(t, []VariableMatch{{Name: "Region", Value: "EU"}}, tp.ProcessVariables)
+	require.NotNil(t, tp.UsePriority)
+	require.True(t, *tp.UsePriority)
+	require.Nil(t, tp.Sorting)
+	require.Equal(t, 5*time.Minute, tp.RetryBackoff.Max)
+	require.Equal(t, "corrId", tp.Result.CorrelationVariable)
+	require.Equal(t, MissingRowFail, tp.Result.OnMissingRow)
+	require.Equal(t, "tok-123", c.Camunda.Auth.Token)
+	// Keys left out keep the embedded defaults.
+	require.Equal(t, 10*time.Second, c.Camunda.RequestTimeout)
+	require.Equal(t, 10*time.Second, c.Waitroom.Timeout)
+}
+
+func TestTopicDefaults(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("topics:\n  - name: only-a-name\n"), 0o600))
+	c, _, err := Load(p, env(nil))
+	require.NoError(t, err)
+	tp := c.Topics[0]
+	require.Equal(t, "only-a-name", tp.Handler)
+	require.Equal(t, DefaultLockDuration, tp.LockDuration)
+	require.Equal(t, DefaultMaxTasks, tp.MaxTasks)
+	require.Equal(t, DefaultMaxParallel, tp.MaxParallel)
+	require.Equal(t, DefaultRetries, tp.Retries)
+	require.Equal(t, DefaultOnMissingRow, tp.Result.OnMissingRow)
+}
+
+// TestBadFiles is the table of expected errors: each bad file must fail, and the message must
+// name every listed fragment (key, value, rule) and none of the secrets.
+func TestBadFiles(t *testing.T) {
+	cases := map[string]struct {
+		want    []string
+		secrets []string
+	}{
+		"unknown-key.bad.yaml":       {want: []string{"store.passwrod", "is not a known key"}, secrets: []string{"hunter2"}},
+		"unknown-topic-key.bad.yaml": {want: []string{"topics[0].lockduraton", "is not a known key"}}, // viper lower-cases keys
+		"bad-values.bad.yaml": {want: []string{
+			`log.level = "loud": must be one of "debug", "info", "warn", "error"`,
+			`camunda.url = "localhost:8080": must be an absolute http(s) URL`,
+			`camunda.asyncResponseTimeout = "45m0s": must be above 0 and at most 30m`,
+			"topics[0].lockDuration", "30000 has no unit",
+		}},
+		"topics.bad.yaml": {want: []string{
+			`topics[1].name = "dup": is also the name of topics[0]`,
+			`topics[1].maxParallel = "-1": must be from 1 to 10000`,
+			`topics[1].result.onMissingRow = "explode": must be one of "insert", "ignore", "fail"`,
+			"topics[2].name: is required",
+			"topics[2].processDefinitionKeyIn",
+			"topics[2].withoutTenantId",
+		}},
+		"missing-password.bad.yaml": {want: []string{"store.password: is required for the mssql driver", "DB_PASSWORD"}},
+		"auth.bad.yaml": {
+			want:    []string{"camunda.auth.token", "<redacted>", "cannot be combined"},
+			secrets: []string{"pw-secret", "tok-secret"},
+		},
+		"not-yaml.bad.yaml": {want: []string{"not-yaml.bad.yaml", "must be valid YAML"}},
+	}
+	files, err := filepath.Glob("testdata/*.bad.yaml")
+	require.NoError(t, err)
+	require.Len(t, files, len(cases), "every bad file needs a row in the table, and every row a file")
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, _, err := Load(filepath.Join("testdata", name), env(nil))
+			require.Error(t, err)
+			var cerr *Error
+			require.True(t, errors.As(err, &cerr), "want *config.Error, got %T: %v", err, err)
+			for _, w := range tc.want {
+				require.Contains(t, err.Error(), w)
+			}
+			for _, s := range tc.secrets {
+				require.NotContains(t, err.Error(), s, "a secret leaked into the error")
+			}
+		})
+	}
+}
+
+func TestMissingExplicitFile(t *testing.T) {
+	_, _, err := Load("testdata/does-not-exist.yaml", env(nil))
+	var cerr *Error
+	require.ErrorAs(t, err, &cerr)
+	require.Contains(t, err.Error(), "--config")
+	require.Contains(t, err.Error(), "does-not-exist.yaml")
+}
+
+func TestSeedEnvironmentNames(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, _, err := Load("", env(map[string]string{
+		"DB_HOST":         "sql.example",
+		"DB_PORT":         "1444",
+		"DB_NAME":         "camunda_db",
+		"DB_USER":         "waitroom",
+		"DB_PASSWORD":     "p@ss;word",
+		"SYNC_TIMEOUT_MS": "5000",
+		"PORT":            "9090",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, DriverMSSQL, c.Store.Driver, "DB_HOST alone selects SQL Server, as the seed did")
+	require.Equal(t, 5*time.Second, c.Waitroom.Timeout)
+	require.Equal(t, ":9090", c.HTTP.Addr)
+	dsn := c.StoreDSN()
+	require.True(t, strings.HasPrefix(dsn, "sqlserver://waitroom:"), dsn)
+	require.Contains(t, dsn, "@sql.example:1444?")
+	require.Contains(t, dsn, "database=camunda_db")
+	require.Contains(t, dsn, "app+name=camunda-waitroom")
+}
+
+func TestWaitroomEnvWinsOverSeedName(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, _, err := Load("", env(map[string]string{
+		"DB_DSN":                    "file:seed.db",
+		"WAITROOM_STORE_DSN":        "file:ours.db",
+		"WAITROOM_WAITROOM_TIMEOUT": "3s",
+		"SYNC_TIMEOUT_MS":           "9000",
+		"WAITROOM_CAMUNDA_URL":      "http://engine:8080/engine-rest",
+		"WAITROOM_LOG_LEVEL":        "debug",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, "file:ours.db", c.StoreDSN())
+	require.Equal(t, 3*time.Second, c.Waitroom.Timeout)
+	require.Equal(t, "http://engine:8080/engine-rest", c.Camunda.URL)
+	require.Equal(t, "debug", c.Log.Level)
+}
+
+func TestBadEnvironment(t *testing.T) {
+	t.Chdir(t.TempDir())
+	cases := []struct {
+		env  map[string]string
+		want []string
+	}{
+		{map[string]string{"SYNC_TIMEOUT_MS": "soon"}, []string{"waitroom.timeout (env SYNC_TIMEOUT_MS)", `"soon"`, "milliseconds"}},
+		{map[string]string{"PORT": "70000"}, []string{"http.addr (env PORT)", "70000", "1 to 65535"}},
+		{map[string]string{"DB_PORT": "abc"}, []string{"store.port"}},
+		{map[string]string{"WAITROOM_CAMUNDA_SHUTDOWNTIMEOUT": "-1s"}, []string{"camunda.shutdownTimeout", "positive"}},
+		{map[string]string{"DB_HOST": "h", "DB_NAME": "n", "DB_USER": "u"}, []string{"store.password", "DB_PASSWORD"}},
+	}
+	for _, tc := range cases {
+		_, _, err := Load("", env(tc.env))
+		require.Error(t, err, "%v", tc.env)
+		for _, w := range tc.want {
+			require.Contains(t, err.Error(), w, "%v", tc.env)
+		}
+	}
+}
+
+func TestRedaction(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, _, err := Load("", env(map[string]string{
+		"DB_HOST":                        "sql.example",
+		"DB_NAME":                        "camunda_db",
+		"DB_USER":                        "waitroom",
+		"DB_PASSWORD":                    "Sup3rS3cret",
+		"WAITROOM_CAMUNDA_AUTH_USERNAME": "demo",
+		"WAITROOM_CAMUNDA_AUTH_PASSWORD": "CamundaPw",
+		"WAITROOM_HTTP_AUTHTOKEN":        "FrontToken",
+	}))
+	require.NoError(t, err)
+	out, err := c.DumpYAML()
+	require.NoError(t, err)
+	s := string(out)
+	for _, secret := range []string{"Sup3rS3cret", "CamundaPw", "FrontToken"} {
+		require.NotContains(t, s, secret)
+	}
+	require.Contains(t, s, "password: <redacted>")
+	require.Contains(t, s, "username: demo")
+	require.Contains(t, s, "token: \"\"", "an unset secret shows as empty")
+	// The effective config itself is untouched.
+	require.Equal(t, "Sup3rS3cret", c.Store.Password)
+}
+
+func TestRedactDSN(t *testing.T) {
+	cases := map[string]string{
+		"postgres://u:pw@h:5432/db?sslmode=disable":      "postgres://u:<redacted>@h:5432/db?sslmode=disable",
+		"sqlserver://u:pw@h:1433?database=d&password=pw": "sqlserver://u:<redacted>@h:1433?database=d&password=<redacted>",
+		"server=h;user id=u;password=pw;database=d":      "server=h;user id=u;password=<redacted>;database=d",
+		"Server=h;PWD={a;b};Database=d":                  "Server=h;PWD=<redacted>;Database=d",
+		"host=h user=u password='p w' dbname=d":          "host=h user=u password=<redacted>",
+		"file:waitroom.db":                               "file:waitroom.db",
+		"postgres://u@h/db":                              "postgres://u@h/db",
+	}
+	for in, want := range cases {
+		got := RedactDSN(in)
+		require.NotContains(t, got, "pw", in)
+		if in == "host=h user=u password='p w' dbname=d" {
+			require.True(t, strings.HasPrefix(got, want), "%s -> %s", in, got)
+			continue
+		}
+		require.Equal(t, want, got, in)
+	}
+}
+
+func TestEnvNames(t *testing.T) {
+	require.Equal(t, []string{"WAITROOM_STORE_PASSWORD", "DB_PASSWORD"}, EnvNames("store.password"))
+	require.Equal(t, []string{"WAITROOM_WAITROOM_TIMEOUT", "SYNC_TIMEOUT_MS"}, EnvNames("waitroom.timeout"))
+	require.Equal(t, []string{"WAITROOM_HTTP_ADDR", "PORT"}, EnvNames("http.addr"))
+	require.Equal(t, []string{"WAITROOM_CAMUNDA_ASYNCRESPONSETIMEOUT"}, EnvNames("camunda.asyncResponseTimeout"))
+}
