@@ -103,3 +103,19 @@ func toMap(v reflect.Value) any {
 	}
 	return v.Interface()
 }
+
+// collectTags maps lower-cased dotted keys to their camelCase spelling.
+func collectTags(out map[string]string, prefix string, v any) {
+	t := reflect.TypeOf(v)
+	for i := 0; i < t.NumField(); i++ {
+		tag := t.Field(i).Tag.Get("mapstructure")
+		if tag == "" {
+			continue
+		}
+		key := prefix + tag
+		out[strings.ToLower(key)] = key
+		if ft := t.Field(i).Type; ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Duration(0)) {
+			collectTags(out, key+".", reflect.Zero(ft).Interface())
+		}
+	}
+}
