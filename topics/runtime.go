@@ -1,0 +1,823 @@
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cenkalti/backoff/v5"
+	"go.uber.org/zap"
+
+	"github.com/camunda-waitroom/camunda-waitroom/config"
+)
+
+// Metrics receives the runtime's events; the Prometheus layer implements it. Embed NopMetrics
+// to implement only some methods. Calls come from many goroutines.
+type Metrics interface {
+	// TasksFetched: a poll locked n tasks of topic.
+	TasksFetched(topic string, n int)
+	// TaskCompleted, TaskFailed and TaskBPMNError: the engine accepted that outcome.
+	TaskCompleted(topic string)
+	TaskFailed(topic string)
+	TaskBPMNError(topic string)
+	// TaskUnlocked: a task was handed back unworked (shutdown).
+	TaskUnlocked(topic string)
+	// LockLost: another worker holds the task now, or the lock expired before an extension.
+	LockLost(topic string)
+	// LockExtended: a long-running handler's lock was extended.
+	LockExtended(topic string)
+	// HandlerDuration: a handler returned (or panicked) after d.
+	HandlerDuration(topic string, d time.Duration)
+	// HandlerPanic: a handler panicked (reported as a failure with retries).
+	HandlerPanic(topic string)
+	// FetchError: a poll failed (engine down, 5xx, network).
+	FetchError()
+	// ReportError: an outcome (op: complete, failure, bpmnError, unlock) could not be
+	// reported, after retries; the lock will run out and the engine will offer the task again.
+	ReportError(topic, op string)
+}
+
+// NopMetrics discards every event.
+type NopMetrics struct{}
+
+func (NopMetrics) TasksFetched(string, int)              {}
+func (NopMetrics) TaskCompleted(string)                  {}
+func (NopMetrics) TaskFailed(string)                     {}
+func (NopMetrics) TaskBPMNError(string)                  {}
+func (NopMetrics) TaskUnlocked(string)                   {}
+func (NopMetrics) LockLost(string)                       {}
+func (NopMetrics) LockExtended(string)                   {}
+func (NopMetrics) HandlerDuration(string, time.Duration) {}
+func (NopMetrics) HandlerPanic(string)                   {}
+func (NopMetrics) FetchError()                           {}
+func (NopMetrics) ReportError(string, string)            {}
+
+// Clock is the time source for waits (poll backoff, lock extension, shutdown timeout), so
+// tests can drive time.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Option configures New and Deploy.
+type Option func(*options)
+
+type options struct {
+	httpClient *http.Client
+	transport  http.RoundTripper
+	clock      Clock
+	metrics    Metrics
+}
+
+// WithHTTPClient makes the runtime use hc as is (its timeout must exceed the long poll).
+func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.httpClient = hc } }
+
+// WithTransport keeps the runtime's HTTP client (timeouts derived from config) but sends
+// through rt, e.g. for instrumentation or tests. TLS settings from config are then rt's job.
+func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.transport = rt } }
+
+// WithClock replaces the wall clock.
+func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
+
+// WithMetrics sends the runtime's events to m.
+func WithMetrics(m Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// Runtime is the external-task worker: one long poll per group of topics sharing the
+// request-wide settings (usePriority, sorting), handler slots per topic reserved before each
+// poll, lock extension for long handlers, outcome reporting with retries, and a staged
+// shutdown. Build it with New, run it with Run.
+type Runtime struct {
+	cfg     config.Camunda
+	log     *zap.Logger
+	eng     *engine
+	hc      *http.Client
+	ownHC   bool
+	metrics Metrics
+	clock   Clock
+	groups  []*group
+	subs    map[string]*sub
+
+	started atomic.Bool
+
+	readyMu  sync.Mutex
+	readyErr error
+
+	// handlerBase is cancelled when the shutdown timeout runs out; reportBase a little later,
+	// to bound the last reports and unlocks.
+	handlerBase context.Context
+	reportBase  context.Context
+	handlers    sync.WaitGroup
+
+	runningMu sync.Mutex
+	running   map[string]string // task id -> topic
+}
+
+// sub is one subscribed topic and its handler slots.
+type sub struct {
+	cfg     config.Topic
+	handler Handler
+	// active counts running handlers plus slots reserved for the poll in flight; guarded by
+	// the group's mu.
+	active int
+}
+
+// group is the topics polled by one long poll.
+type group struct {
+	usePriority bool
+	sorting     string
+	subs        []*sub
+	mu          sync.Mutex
+	// freed is signalled (without blocking) whenever a slot is released.
+	freed chan struct{}
+}
+
+// ErrNotReady is wrapped by Ready's errors.
+var ErrNotReady = errors.New("external-task worker not ready")
+
+// New checks the subscriptions, builds one handler per topic from reg and prepares the HTTP
+// client. Unknown handler names and topics subscribed twice are errors naming the topic.
+func New(cfg config.Camunda, subs []config.Topic, reg *Registry, deps Deps, log *zap.Logger, opts ...Option) (*Runtime, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("topics: camunda.url is empty")
+	}
+	if cfg.WorkerID == "" {
+		return nil, errors.New("topics: camunda.workerId is empty")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if deps.Log == nil {
+		deps.Log = log
+	}
+	if reg == nil {
+		reg = NewRegistry()
+	}
+	o := options{clock: realClock{}, metrics: NopMetrics{}}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	handlers, err := reg.build(subs, deps)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runtime{
+		cfg: cfg, log: log.Named("topics").With(zap.String("worker_id", cfg.WorkerID)),
+		metrics: o.metrics, clock: o.clock, subs: map[string]*sub{},
+		readyErr: fmt.Errorf("%w: no poll yet", ErrNotReady),
+		running:  map[string]string{},
+	}
+	r.hc = o.httpClient
+	if r.hc == nil {
+		if r.hc, err = newHTTPClient(cfg, o.transport); err != nil {
+			return nil, err
+		}
+		r.ownHC = true
+	}
+	r.eng = newEngine(cfg, r.hc)
+
+	byKey := map[string]*group{}
+	var keys []string
+	for _, t := range subs {
+		s := &sub{cfg: t, handler: handlers[t.Name]}
+		r.subs[t.Name] = s
+		up, sorting := cfg.UsePriority, cfg.Sorting
+		if t.UsePriority != nil {
+			up = *t.UsePriority
+		}
+		if t.Sorting != nil {
+			sorting = *t.Sorting
+		}
+		key := fmt.Sprintf("%t|%s", up, sorting)
+		g, ok := byKey[key]
+		if !ok {
+			g = &group{usePriority: up, sorting: sorting, freed: make(chan struct{}, 1)}
+			byKey[key] = g
+			keys = append(keys, key)
+		}
+		g.subs = append(g.subs, s)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		r.groups = append(r.groups, byKey[k])
+	}
+	return r, nil
+}
+
+// Ready is nil while polls succeed and an error describing the outage otherwise (before the
+// first successful contact, while the engine is unreachable or failing, after Run returned).
+// For /readyz.
+func (r *Runtime) Ready() error {
+	r.readyMu.Lock()
+	defer r.readyMu.Unlock()
+	return r.readyErr
+}
+
+func (r *Runtime) setReady(err error) {
+	r.readyMu.Lock()
+	r.readyErr = err
+	r.readyMu.Unlock()
+}
+
+// Run polls and works tasks until ctx is cancelled, then shuts down in stages: the long polls
+// are aborted at once; running handlers get cfg.ShutdownTimeout to finish and report, after
+// which their contexts are cancelled and their tasks unlocked; tasks this worker still holds
+// without a running handler (fetched but never started) are unlocked. It returns nil after a
+// clean stop; Run may be called once.
+func (r *Runtime) Run(ctx context.Context) error {
+	if !r.started.CompareAndSwap(false, true) {
+		return errors.New("topics: Run called twice")
+	}
+	detached := context.WithoutCancel(ctx)
+	handlerBase, cancelHandlers := context.WithCancel(detached)
+	reportBase, cancelReports := context.WithCancel(detached)
+	defer cancelHandlers()
+	defer cancelReports()
+	r.handlerBase, r.reportBase = handlerBase, reportBase
+
+	r.log.Info("external-task worker starting", zap.Int("topics", len(r.subs)), zap.Int("polls", len(r.groups)))
+	if len(r.groups) == 0 {
+		r.setReady(nil)
+	}
+	var pollers sync.WaitGroup
+	for _, g := range r.groups {
+		pollers.Add(1)
+		go func() {
+			defer pollers.Done()
+			r.pollLoop(ctx, g)
+		}()
+	}
+	<-ctx.Done()
+	pollers.Wait()
+	r.setReady(fmt.Errorf("%w: stopping", ErrNotReady))
+
+	done := make(chan struct{})
+	go func() { r.handlers.Wait(); close(done) }()
+
+	sweepCtx, cancelSweep := context.WithTimeout(detached, r.eng.reqTO)
+	r.unlockOrphans(sweepCtx)
+	cancelSweep()
+
+	select {
+	case <-done:
+	case <-r.clock.After(r.cfg.ShutdownTimeout):
+		r.runningMu.Lock()
+		n := len(r.running)
+		r.runningMu.Unlock()
+		r.log.Warn("shutdown timeout: cancelling running handlers", zap.Int("handlers", n), zap.Duration("timeout", r.cfg.ShutdownTimeout))
+		cancelHandlers()
+		select {
+		case <-done:
+		case <-r.clock.After(r.eng.reqTO + time.Second):
+			cancelReports()
+			<-done
+		}
+	}
+	r.setReady(fmt.Errorf("%w: stopped", ErrNotReady))
+	if r.ownHC {
+		r.hc.CloseIdleConnections()
+	}
+	r.log.Info("external-task worker stopped")
+	return nil
+}
+
+// unlockOrphans unlocks every task the engine shows locked by this worker that has no running
+// handler: tasks whose fetch answer was lost when a long poll was aborted (the engine may lock
+// them just as the request is cancelled), so they go back to the queue now instead of after
+// their lock duration.
+func (r *Runtime) unlockOrphans(ctx context.Context) {
+	if len(r.subs) == 0 {
+		return
+	}
+	var locked []struct {
+		ID        string `json:"id"`
+		TopicName string `json:"topicName"`
+	}
+	q := "/external-task?locked=true&workerId=" + url.QueryEscape(r.cfg.WorkerID)
+	if err := r.eng.do(ctx, "list locked tasks", http.MethodGet, q, 0, nil, "", &locked); err != nil {
+		r.log.Warn("cannot list tasks still locked by this worker; they unlock when their locks expire", zap.Error(err))
+		return
+	}
+	for _, t := range locked {
+		r.runningMu.Lock()
+		_, busy := r.running[t.ID]
+		r.runningMu.Unlock()
+		if busy {
+			continue
+		}
+		if err := r.eng.unlock(ctx, t.ID); err != nil && !errors.Is(err, ErrTaskGone) {
+			r.log.Warn("unlock task", zap.String("topic", t.TopicName), zap.String("task_id", t.ID), zap.Error(err))
+			continue
+		}
+		r.metrics.TaskUnlocked(t.TopicName)
+		r.log.Info("unlocked task fetched but not started", zap.String("topic", t.TopicName), zap.String("task_id", t.ID))
+	}
+}
+
+// saturatedPollTimeout bounds a long poll that leaves out a full topic: that topic must not
+// wait a whole asyncResponseTimeout for its next poll once a slot frees. Aborting the poll
+// instead could lose tasks the engine locks just as the request is cancelled.
+const saturatedPollTimeout = time.Second
+
+// plan reserves handler slots for one poll and builds its request. Per topic the allowance is
+// min(maxTasks, free slots); a topic without a free slot is left out. The engine has only a
+// request-wide maxTasks, so it is the smallest allowance: whatever topics the tasks come
+// from, none gets more than its free slots. That many slots are reserved on every topic
+// polled; release gives back what the answer did not use. ok is false when no topic has a
+// free slot.
+func (g *group) plan(workerID string, async time.Duration) (req fetchRequest, reserved map[*sub]int, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	maxTasks := 0
+	var included []*sub
+	saturated := false
+	for _, s := range g.subs {
+		allow := min(s.cfg.MaxTasks, s.cfg.MaxParallel-s.active)
+		if allow <= 0 {
+			saturated = true
+			continue
+		}
+		included = append(included, s)
+		if maxTasks == 0 || allow < maxTasks {
+			maxTasks = allow
+		}
+	}
+	if len(included) == 0 {
+		return fetchRequest{}, nil, false
+	}
+	if saturated {
+		async = min(async, saturatedPollTimeout)
+	}
+	req = fetchRequest{
+		WorkerID: workerID, MaxTasks: maxTasks, UsePriority: g.usePriority,
+		AsyncResponseTimeout: async.Milliseconds(), Sorting: sortingFor(g.sorting),
+	}
+	reserved = make(map[*sub]int, len(included))
+	for _, s := range included {
+		s.active += maxTasks
+		reserved[s] = maxTasks
+		req.Topics = append(req.Topics, buildTopic(s.cfg))
+	}
+	return req, reserved, true
+}
+
+// release gives back n slots of s and wakes a poller waiting for one.
+func (g *group) release(s *sub, n int) {
+	if n <= 0 {
+		return
+	}
+	g.mu.Lock()
+	s.active -= n
+	g.mu.Unlock()
+	select {
+	case g.freed <- struct{}{}:
+	default:
+	}
+}
+
+// pollLoop is one group's fetch-and-lock loop.
+func (r *Runtime) pollLoop(ctx context.Context, g *group) {
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval: r.cfg.PollBackoff.Initial, RandomizationFactor: 0.2, Multiplier: 2,
+		MaxInterval: r.cfg.PollBackoff.Max,
+	}
+	if bo.InitialInterval <= 0 {
+		bo.InitialInterval = time.Second
+	}
+	if bo.MaxInterval < bo.InitialInterval {
+		bo.MaxInterval = 30 * time.Second
+	}
+	bo.Reset()
+	var st streak
+	healthy := false
+	topicNames := make([]string, len(g.subs))
+	for i, s := range g.subs {
+		topicNames[i] = s.cfg.Name
+	}
+	log := r.log.With(zap.Strings("topics", topicNames))
+
+	for ctx.Err() == nil {
+		if !healthy {
+			// After an outage (and at start) ask the engine cheaply whether it is back, so
+			// Ready turns true without waiting out a long poll.
+			if err := r.eng.version(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.pollFailed(log, &st, err)
+				if !r.sleep(ctx, bo.NextBackOff()) {
+					return
+				}
+				continue
+			}
+			r.pollRecovered(log, &st)
+			healthy = true
+			bo.Reset()
+		}
+		req, reserved, ok := g.plan(r.cfg.WorkerID, r.cfg.AsyncResponseTimeout)
+		if !ok {
+			select {
+			case <-g.freed:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		locked, err := r.eng.fetchAndLock(ctx, req)
+		if err != nil {
+			for s, n := range reserved {
+				g.release(s, n)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			healthy = false
+			r.pollFailed(log, &st, err)
+			if !r.sleep(ctx, bo.NextBackOff()) {
+				return
+			}
+			continue
+		}
+		r.dispatch(ctx, g, reserved, locked)
+	}
+}
+
+// dispatch starts a handler per fetched task on the slots reserved for it, gives back unused
+// reservations, and unlocks tasks it cannot start (shutdown began, or more than reserved).
+func (r *Runtime) dispatch(ctx context.Context, g *group, reserved map[*sub]int, locked []lockedTask) {
+	used := map[*sub]int{}
+	counts := map[string]int{}
+	for _, lt := range locked {
+		s := r.subs[lt.TopicName]
+		if s == nil || used[s] >= reserved[s] || ctx.Err() != nil {
+			r.unlockUnstarted(lt)
+			continue
+		}
+		used[s]++
+		counts[lt.TopicName]++
+		t := lt.task()
+		r.runningMu.Lock()
+		r.running[t.ID] = t.Topic
+		r.runningMu.Unlock()
+		r.handlers.Add(1)
+		go func() {
+			defer r.handlers.Done()
+			defer g.release(s, 1)
+			defer func() {
+				r.runningMu.Lock()
+				delete(r.running, t.ID)
+				r.runningMu.Unlock()
+			}()
+			r.work(s, t)
+		}()
+	}
+	for s, n := range reserved {
+		g.release(s, n-used[s])
+	}
+	for topic, n := range counts {
+		r.metrics.TasksFetched(topic, n)
+	}
+}
+
+func (r *Runtime) unlockUnstarted(lt lockedTask) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.eng.reqTO)
+	defer cancel()
+	log := r.log.With(zap.String("topic", lt.TopicName), zap.String("task_id", lt.ID))
+	if err := r.eng.unlock(ctx, lt.ID); err != nil && !errors.Is(err, ErrTaskGone) {
+		log.Warn("unlock task fetched but not started; it unlocks when its lock expires", zap.Error(err))
+		return
+	}
+	r.metrics.TaskUnlocked(lt.TopicName)
+	log.Info("unlocked task fetched but not started")
+}
+
+func (r *Runtime) sleep(ctx context.Context, d time.Duration) bool {
+	if d == backoff.Stop || d <= 0 {
+		d = time.Second
+	}
+	select {
+	case <-r.clock.After(d):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// streak collapses identical consecutive poll errors into one log line.
+type streak struct {
+	last  string
+	count int
+	since time.Time
+}
+
+func (r *Runtime) pollFailed(log *zap.Logger, st *streak, err error) {
+	r.metrics.FetchError()
+	r.setReady(fmt.Errorf("%w: engine at %s: %v", ErrNotReady, r.cfg.URL, err))
+	msg := err.Error()
+	if st.count == 0 {
+		st.since = r.clock.Now()
+	}
+	st.count++
+	if msg == st.last {
+		log.Debug("poll failed again", zap.Error(err), zap.Int("failures", st.count))
+		return
+	}
+	st.last = msg
+	log.Warn("poll failed; retrying with backoff (repeats of this error are not logged)", zap.Error(err), zap.Int("failures", st.count))
+}
+
+func (r *Runtime) pollRecovered(log *zap.Logger, st *streak) {
+	r.setReady(nil)
+	if st.count > 0 {
+		log.Info("engine reachable again", zap.Int("failures", st.count), zap.Duration("outage", r.clock.Now().Sub(st.since)))
+	}
+	*st = streak{}
+}
+
+// work runs one task's handler with lock extension, then reports its outcome.
+func (r *Runtime) work(s *sub, t *Task) {
+	log := r.log.With(zap.String("topic", t.Topic), zap.String("task_id", t.ID), zap.String("process_instance_id", t.ProcessInstanceID))
+	hctx, cancel := context.WithCancelCause(r.handlerBase)
+	defer cancel(nil)
+
+	extDone := make(chan struct{})
+	stopExt := make(chan struct{})
+	go func() {
+		defer close(extDone)
+		r.extendLocks(hctx, stopExt, s, t, log, cancel)
+	}()
+
+	start := r.clock.Now()
+	res, herr, panicked := runHandler(hctx, s.handler, t)
+	elapsed := r.clock.Now().Sub(start)
+	close(stopExt)
+	<-extDone
+	r.metrics.HandlerDuration(t.Topic, elapsed)
+	if panicked {
+		r.metrics.HandlerPanic(t.Topic)
+		log.Error("handler panicked; reporting a failure with retries", zap.Error(herr))
+	}
+
+	if cause := context.Cause(hctx); errors.Is(cause, ErrLockLost) {
+		r.metrics.LockLost(t.Topic)
+		log.Warn("lock lost while the handler ran; outcome dropped", zap.Error(cause), zap.NamedError("handler_err", herr))
+		return
+	}
+	if r.handlerBase.Err() != nil && herr != nil {
+		// Cancelled by shutdown: hand the task back untouched rather than spend a retry.
+		ctx, c := context.WithTimeout(context.WithoutCancel(r.reportBase), r.eng.reqTO)
+		defer c()
+		if err := r.eng.unlock(ctx, t.ID); err != nil && !errors.Is(err, ErrTaskGone) {
+			r.metrics.ReportError(t.Topic, "unlock")
+			log.Warn("unlock after shutdown cancel failed; the lock will expire", zap.Error(err))
+			return
+		}
+		r.metrics.TaskUnlocked(t.Topic)
+		log.Info("handler cancelled by shutdown; task unlocked")
+		return
+	}
+	r.report(s, t, res, herr, log)
+}
+
+// runHandler calls the handler, turning a panic into an error carrying the stack.
+func runHandler(ctx context.Context, h Handler, t *Task) (res Complete, err error, panicked bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &Failure{Err: fmt.Errorf("handler panic: %v", p), Details: fmt.Sprintf("panic: %v\n\n%s", p, debug.Stack())}
+			panicked = true
+		}
+	}()
+	res, err = h.Handle(ctx, t)
+	return res, err, false
+}
+
+// extendLocks extends t's lock every lockExtensionFraction × lockDuration until stop closes.
+// A 400 or 404 means the lock is gone: the handler's context is cancelled with ErrLockLost.
+func (r *Runtime) extendLocks(ctx context.Context, stop <-chan struct{}, s *sub, t *Task, log *zap.Logger, cancel context.CancelCauseFunc) {
+	frac := r.cfg.LockExtensionFraction
+	if frac <= 0 || frac >= 1 {
+		frac = 0.5
+	}
+	every := time.Duration(float64(s.cfg.LockDuration) * frac)
+	if every <= 0 {
+		return
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-r.clock.After(every):
+		}
+		ectx, c := context.WithTimeout(r.reportBase, r.eng.reqTO)
+		err := r.eng.extendLock(ectx, t.ID, s.cfg.LockDuration)
+		c()
+		var ee *EngineError
+		switch {
+		case err == nil:
+			r.metrics.LockExtended(t.Topic)
+			log.Debug("lock extended", zap.Duration("lock_duration", s.cfg.LockDuration))
+		case errors.As(err, &ee) && (ee.Status == http.StatusBadRequest || ee.Status == http.StatusNotFound):
+			cancel(fmt.Errorf("%w: %v", ErrLockLost, err))
+			return
+		default:
+			log.Warn("extend lock failed; trying again at the next interval", zap.Error(err))
+		}
+	}
+}
+
+// report sends the outcome, retrying 5xx and network errors with capped exponential backoff
+// and jitter for at most the lock duration (past it the engine may hand the task to
+// another worker anyway).
+func (r *Runtime) report(s *sub, t *Task, res Complete, herr error, log *zap.Logger) {
+	var (
+		op   string
+		call func(ctx context.Context) error
+		ok   func()
+	)
+	var bpmn *BPMNError
+	switch {
+	case herr == nil:
+		op = "complete"
+		call = func(ctx context.Context) error { return r.eng.complete(ctx, t.ID, res) }
+		ok = func() { r.metrics.TaskCompleted(t.Topic); log.Debug("task completed") }
+	case errors.As(herr, &bpmn):
+		op = "bpmnError"
+		call = func(ctx context.Context) error { return r.eng.bpmnError(ctx, t.ID, bpmn) }
+		ok = func() {
+			r.metrics.TaskBPMNError(t.Topic)
+			log.Info("bpmn error thrown", zap.String("error_code", bpmn.Code), zap.String("error_message", bpmn.Message))
+		}
+	default:
+		op = "failure"
+		fr := failureFor(s.cfg, t, herr)
+		call = func(ctx context.Context) error { return r.eng.failure(ctx, t.ID, fr) }
+		ok = func() {
+			r.metrics.TaskFailed(t.Topic)
+			lvl := log.Warn
+			if fr.Retries == 0 {
+				lvl = log.Error
+			}
+			lvl("task failed", zap.Error(herr), zap.Int("retries_left", fr.Retries), zap.Duration("retry_timeout", time.Duration(fr.RetryTimeout)*time.Millisecond))
+		}
+	}
+	err := r.retry(s, call)
+	switch {
+	case err == nil:
+		ok()
+	case errors.Is(err, ErrLockLost):
+		r.metrics.LockLost(t.Topic)
+		log.Warn("lock lost: another worker holds the task; outcome dropped", zap.String("op", op), zap.Error(err))
+	case errors.Is(err, ErrTaskGone):
+		log.Info("task gone (completed elsewhere, cancelled or instance deleted); outcome dropped", zap.String("op", op), zap.Error(err))
+	case op != "failure" && isBadRequest(err):
+		// The engine refused our completion itself (e.g. a variable it cannot store): turn it
+		// into an incident with the engine's message rather than retry forever.
+		zero := 0
+		fr := failureFor(s.cfg, t, &Failure{Err: err, Message: "engine rejected " + op, Retries: &zero})
+		if ferr := r.retry(s, func(ctx context.Context) error { return r.eng.failure(ctx, t.ID, fr) }); ferr != nil {
+			r.metrics.ReportError(t.Topic, "failure")
+			log.Error("engine rejected the outcome and the failure report", zap.String("op", op), zap.Error(err), zap.NamedError("failure_err", ferr))
+			return
+		}
+		r.metrics.TaskFailed(t.Topic)
+		log.Error("engine rejected the outcome; reported an incident", zap.String("op", op), zap.Error(err))
+	default:
+		r.metrics.ReportError(t.Topic, op)
+		log.Error("could not report outcome; the engine offers the task again when its lock expires", zap.String("op", op), zap.Error(err))
+	}
+}
+
+func isBadRequest(err error) bool {
+	var ee *EngineError
+	return errors.As(err, &ee) && ee.Status == http.StatusBadRequest
+}
+
+func (r *Runtime) retry(s *sub, call func(ctx context.Context) error) error {
+	bound := s.cfg.LockDuration
+	if bound < 10*time.Second {
+		bound = 10 * time.Second
+	}
+	_, err := backoff.Retry(r.reportBase, func() (struct{}, error) {
+		err := call(r.reportBase)
+		if err != nil && !retryable(err) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
+	},
+		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 200 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: 5 * time.Second}),
+		backoff.WithMaxElapsedTime(bound))
+	return err
+}
+
+// maxErrorMessage is the engine's errorMessage column width; longer messages are cut by the
+// engine mid-character, so we cut first.
+const maxErrorMessage = 666
+
+// failureFor builds the failure report for err on t under topic settings cfg.
+func failureFor(cfg config.Topic, t *Task, err error) failureRequest {
+	retries := nextRetries(cfg.Retries, t.Retries)
+	msg := err.Error()
+	details := msg
+	fr := failureRequest{}
+	var f *Failure
+	if errors.As(err, &f) {
+		if f.Retries != nil {
+			retries = max(*f.Retries, 0)
+		}
+		if f.Details != "" {
+			details = f.Details
+		}
+		fr.Variables, fr.LocalVariables = f.Variables, f.LocalVariables
+	}
+	fr.Retries = retries
+	fr.ErrorMessage = cutMessage(msg, maxErrorMessage)
+	fr.ErrorDetails = details
+	timeout := retryTimeout(cfg.RetryBackoff, cfg.Retries, t.Retries)
+	if f != nil && f.RetryTimeout != nil {
+		timeout = max(*f.RetryTimeout, 0)
+	}
+	if retries == 0 {
+		timeout = 0
+	}
+	fr.RetryTimeout = timeout.Milliseconds()
+	return fr
+}
+
+// nextRetries is the retries count to send with a failure. The engine does not decrement:
+// task.retries is nil before the first failure, so the first failure sends configured-1, later
+// ones current-1; never below 0 (0 raises an incident).
+func nextRetries(configured int, current *int) int {
+	n := configured - 1
+	if current != nil {
+		n = *current - 1
+	}
+	return max(n, 0)
+}
+
+// retryTimeout is the delay before the engine offers a failed task again: b.Initial on the
+// first failure, doubling with each further failure, capped at b.Max.
+func retryTimeout(b config.Backoff, configured int, current *int) time.Duration {
+	failuresBefore := 0
+	if current != nil {
+		failuresBefore = max(configured-*current, 0)
+	}
+	d := b.Initial
+	for i := 0; i < failuresBefore; i++ {
+		d *= 2
+		if b.Max > 0 && d >= b.Max {
+			return b.Max
+		}
+	}
+	if b.Max > 0 && d > b.Max {
+		d = b.Max
+	}
+	return d
+}
+
+// cutMessage cuts s to at most n UTF-16 code units (the engine counts Java chars) on a rune
+// boundary, marking the cut with "…".
+func cutMessage(s string, n int) string {
+	units := func(r rune) int {
+		if r >= 0x10000 {
+			return 2
+		}
+		return 1
+	}
+	total := 0
+	for _, r := range s {
+		total += units(r)
+	}
+	if total <= n {
+		return s
+	}
+	limit := n - 1 // room for the ellipsis
+	var b strings.Builder
+	used := 0
+	for _, r := range s {
+		if r == utf8.RuneError {
+			r = '?'
+		}
+		u := units(r)
+		if used+u > limit {
+			break
+		}
+		b.WriteRune(r)
+		used += u
+	}
+	return strings.TrimRight(b.String(), " \t\r\n") + "…"
+}
