@@ -1,0 +1,182 @@
+package waitroom
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// dispatch is the Room's one reader. While nobody waits it blocks without querying. While
+// someone waits it runs, each in one batched Store.Statuses call:
+//   - a sweep of every awaited id every cfg.PollInterval, or every cfg.NotifyPollInterval
+//     while LISTEN is up (the safety net for dropped notifications), and at once after LISTEN
+//     (re)connects, since notifications may have been missed while it was down;
+//   - with LISTEN up, a read of ids notified without a body (after the grace that lets a body
+//     notification arrive first), and of ids whose first waiter came since the last read (on
+//     the fast cadence, so a row finished before its wait began is seen soon).
+func (r *Room) dispatch(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	var nextSweep, freshDue time.Time
+	for {
+		now := time.Now()
+		listening := r.listening.Load()
+		r.mu.Lock()
+		active := r.count > 0
+		hasFresh := len(r.fresh) > 0
+		var notifyDue time.Time
+		for _, at := range r.notified {
+			due := at
+			if !at.IsZero() {
+				due = at.Add(r.grace)
+			}
+			if notifyDue.IsZero() || due.Before(notifyDue) {
+				notifyDue = due
+			}
+		}
+		hasNotified := len(r.notified) > 0
+		r.mu.Unlock()
+
+		if !active {
+			nextSweep, freshDue = time.Time{}, time.Time{}
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.kick:
+			case <-r.stateCh:
+			}
+			continue
+		}
+		if nextSweep.IsZero() {
+			nextSweep = now.Add(jitter(r.interval(listening)))
+		}
+		switch {
+		case !hasFresh || !listening:
+			freshDue = time.Time{}
+		case freshDue.IsZero():
+			freshDue = now.Add(jitter(r.cfg.PollInterval))
+		}
+		due := nextSweep
+		if !freshDue.IsZero() && freshDue.Before(due) {
+			due = freshDue
+		}
+		if hasNotified && notifyDue.Before(due) {
+			due = notifyDue
+		}
+
+		if !now.Before(due) {
+			if !now.Before(nextSweep) {
+				r.sweep(ctx)
+				nextSweep = time.Now().Add(jitter(r.interval(r.listening.Load())))
+				freshDue = time.Time{}
+				continue
+			}
+			takeFresh := !freshDue.IsZero() && !now.Before(freshDue)
+			ids, src := r.takeDue(now, takeFresh)
+			if takeFresh {
+				freshDue = time.Time{}
+			}
+			if len(ids) > 0 {
+				r.read(ctx, ids, src)
+			}
+			continue
+		}
+
+		timer.Reset(due.Sub(now))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-r.kick:
+		case <-r.stateCh:
+			now := time.Now()
+			if r.listening.Load() {
+				nextSweep = now // notifications may have been missed: sweep at once
+			} else if p := now.Add(jitter(r.cfg.PollInterval)); p.Before(nextSweep) {
+				nextSweep = p
+			}
+		}
+		timer.Stop()
+	}
+}
+
+func (r *Room) interval(listening bool) time.Duration {
+	if listening {
+		return r.cfg.NotifyPollInterval
+	}
+	return r.cfg.PollInterval
+}
+
+// jitter spreads d by ±10% so replicas do not poll in step.
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
+
+// sweep reads every awaited id.
+func (r *Room) sweep(ctx context.Context) {
+	r.mu.Lock()
+	ids := make([]string, 0, len(r.waiting))
+	for id := range r.waiting {
+		ids = append(ids, id)
+	}
+	clear(r.fresh)
+	clear(r.notified)
+	r.mu.Unlock()
+	if len(ids) > 0 {
+		r.read(ctx, ids, WakePoll)
+	}
+}
+
+// takeDue removes and returns the notified ids whose grace has passed, and the fresh ids when
+// takeFresh.
+func (r *Room) takeDue(now time.Time, takeFresh bool) ([]string, WakeSource) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []string
+	src := WakePoll
+	for id, at := range r.notified {
+		if at.IsZero() || !now.Before(at.Add(r.grace)) {
+			ids = append(ids, id)
+			delete(r.notified, id)
+			delete(r.fresh, id)
+			src = WakeNotify
+		}
+	}
+	if takeFresh {
+		for id := range r.fresh {
+			ids = append(ids, id)
+		}
+		clear(r.fresh)
+	}
+	return ids, src
+}
+
+// read reads ids in one Statuses call on the Room's context (never a waiter's) and wakes the
+// waiters of finished rows. A failure is logged once per failure streak; the ids are read
+// again by the next sweep.
+func (r *Room) read(ctx context.Context, ids []string, src WakeSource) {
+	qctx, cancel := context.WithTimeout(ctx, r.queryTimeout)
+	recs, err := r.store.Statuses(qctx, ids)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if r.pollFailing.CompareAndSwap(false, true) {
+			r.log.Warn("waitroom: reading statuses failed; waiters keep waiting, retrying every poll",
+				zap.Int("ids", len(ids)), zap.NamedError("err", err))
+		}
+		return
+	}
+	if r.pollFailing.CompareAndSwap(true, false) {
+		r.log.Info("waitroom: reading statuses recovered")
+	}
+	for _, rec := range recs {
+		if rec.Status.Finished() {
+			r.wake(rec, src)
+		}
+	}
+}

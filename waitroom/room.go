@@ -1,0 +1,658 @@
+// Package waitroom lets front services wait, in milliseconds and at a database cost that does not
+// grow with the number of waiters, until a process_store row leaves PENDING.
+//
+// It replaces the seed service's waitroom (createWait, completeWait, failWait, clearAll,
+// hasPendingWait, getPendingCount), which ran one SELECT per waiting request on a 50 ms to 1 s
+// schedule. Here one dispatcher per process holds correlation id -> waiters and reads the status
+// of every awaited id in one batched Store.Statuses call per tick, only while someone waits.
+// Three push paths wake waiters sooner than the tick:
+//
+//   - completions made through this Room (Complete, Fail, InsertFinished: the daemon's own
+//     worker) wake local waiters at once with the written body, no read;
+//   - on PostgreSQL (WithPostgresNotify), a dedicated LISTEN connection receives the store's
+//     pg_notify(repo.NotifyChannel, id) and reads just the notified ids at once; and a Room that
+//     completes a row also publishes the body on BodyChannel (when it fits the 8000-byte NOTIFY
+//     limit), so waiters in other replicas wake without any read;
+//   - while LISTEN is healthy the batched poll slows to cfg.NotifyPollInterval: it is only the
+//     safety net for dropped notifications. While it is down, polling runs at cfg.PollInterval.
+//
+// A waiter's timeout or cancellation removes that waiter only: the dispatcher's queries run on
+// the Room's own context with a timeout, never on a waiter's.
+package waitroom
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/repo"
+)
+
+// Defaults applied by New to zero fields of config.Waitroom (the daemon's config has its own
+// defaults; these keep a zero config usable in tests and tools).
+const (
+	TimeoutDefault            = 25 * time.Second
+	PollIntervalDefault       = 50 * time.Millisecond
+	NotifyPollIntervalDefault = time.Second
+	MaxWaitersDefault         = 10000
+	// NotifyGraceDefault is how long an id-only notification waits for the body notification
+	// that a completing Room publishes right after its commit, before the dispatcher reads the
+	// row itself. See WithNotifyGrace.
+	NotifyGraceDefault = 5 * time.Millisecond
+	// QueryTimeoutDefault bounds each dispatcher query; waiters are not bound by it.
+	QueryTimeoutDefault = 5 * time.Second
+)
+
+// Sentinel errors callers branch on.
+var (
+	// ErrTimeout: the wait lasted cfg.Timeout and the row is still PENDING. The row is left
+	// PENDING so that the result can be collected later by id.
+	ErrTimeout = errors.New("waitroom: timed out waiting for the process")
+	// ErrTooManyWaiters: cfg.MaxWaiters waits are in progress; the wait failed fast.
+	ErrTooManyWaiters = errors.New("waitroom: too many concurrent waiters")
+	// ErrClosed: the Room was stopped.
+	ErrClosed = errors.New("waitroom: closed")
+)
+
+// ProcessError is the result of a wait whose row finished ERROR: Body is its error_json.
+type ProcessError struct {
+	CorrelationID string
+	Body          json.RawMessage
+}
+
+func (e *ProcessError) Error() string {
+	b := string(e.Body)
+	if len(b) > 200 {
+		b = b[:200] + "..."
+	}
+	return fmt.Sprintf("process %s failed: %s", e.CorrelationID, b)
+}
+
+// WakeSource says what woke a waiter, for metrics.
+type WakeSource string
+
+// The ways a waiter is woken.
+const (
+	WakeLocal  WakeSource = "local"  // a completion made through this Room
+	WakeNotify WakeSource = "notify" // a PostgreSQL notification (with body, or a read of the notified ids)
+	WakePoll   WakeSource = "poll"   // the batched poll, or a registration that found the row finished
+)
+
+// Metrics receives the Room's gauges and observations. Implementations must be cheap and safe
+// for concurrent use; the default does nothing.
+type Metrics interface {
+	// SetWaiters reports the number of waiters in progress.
+	SetWaiters(n int)
+	// ObserveWake reports one woken waiter: lag is the time from the row's updated_at (the
+	// database clock; 0 for local completions) to the wake, clamped at 0.
+	ObserveWake(source WakeSource, lag time.Duration)
+}
+
+type noopMetrics struct{}
+
+func (noopMetrics) SetWaiters(int)                        {}
+func (noopMetrics) ObserveWake(WakeSource, time.Duration) {}
+
+// Option configures New.
+type Option func(*Room)
+
+// WithLogger sets the logger (default: no logging).
+func WithLogger(l *zap.Logger) Option { return func(r *Room) { r.log = l } }
+
+// WithPostgresNotify enables the PostgreSQL push paths when cfg.Notify is true: a dedicated
+// LISTEN connection to dsn (on repo.NotifyChannel and BodyChannel), and publishing written
+// bodies on BodyChannel after Complete, Fail and InsertFinished. Use it only when the store is
+// the postgres store on the same database.
+func WithPostgresNotify(dsn string) Option { return func(r *Room) { r.pgDSN = dsn } }
+
+// WithClock replaces time.Now for metrics and the recent-results cache (timers are real).
+func WithClock(now func() time.Time) Option { return func(r *Room) { r.now = now } }
+
+// WithMetrics sets the metrics hooks.
+func WithMetrics(m Metrics) Option { return func(r *Room) { r.metrics = m } }
+
+// WithShutdownErrorBody sets the error body that Stop writes into this instance's PENDING rows
+// when cfg.ClearOnShutdown is set.
+func WithShutdownErrorBody(body json.RawMessage) Option {
+	return func(r *Room) { r.shutdownBody = body }
+}
+
+// WithNotifyGrace sets how long an id-only notification waits for a body notification before
+// the dispatcher reads the row (default NotifyGraceDefault; 0 reads at once).
+func WithNotifyGrace(d time.Duration) Option { return func(r *Room) { r.grace = d } }
+
+// WithQueryTimeout bounds each dispatcher query (default QueryTimeoutDefault).
+func WithQueryTimeout(d time.Duration) Option { return func(r *Room) { r.queryTimeout = d } }
+
+// DefaultShutdownErrorBody is the error body Stop writes when cfg.ClearOnShutdown is set.
+var DefaultShutdownErrorBody = json.RawMessage(`{"error":"waitroom instance shutting down"}`)
+
+// Room is one process's waitroom. Create it with New, Start it, and Stop it at shutdown.
+type Room struct {
+	store        repo.Store
+	cfg          config.Waitroom
+	log          *zap.Logger
+	metrics      Metrics
+	now          func() time.Time
+	pgDSN        string
+	grace        time.Duration
+	queryTimeout time.Duration
+	shutdownBody json.RawMessage
+
+	mu       sync.Mutex
+	waiting  map[string]map[*waiter]struct{} // correlation id -> its waiters
+	count    int                             // waiters in waiting
+	fresh    map[string]struct{}             // awaited ids not read since their first waiter came
+	notified map[string]time.Time            // awaited ids notified, not read yet -> when
+	recent   recentCache                     // results this Room knows without a read
+
+	kick        chan struct{} // wakes the dispatcher: new waiters, notifications, stop
+	stateCh     chan struct{} // LISTEN went up or down
+	listening   atomic.Bool
+	listenerPID atomic.Uint32 // backend pid of the LISTEN connection (tests terminate it)
+	closed      chan struct{}
+	closeOnce   sync.Once
+	pub         *publisher
+
+	startMu sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	pollFailing atomic.Bool // in a failure streak of reads: logged once
+}
+
+type waiter struct {
+	ch chan repo.Record // buffered 1: the dispatcher never blocks on a waiter
+}
+
+// New builds a Room on store. Zero fields of cfg take the package defaults.
+func New(store repo.Store, cfg config.Waitroom, opts ...Option) (*Room, error) {
+	if store == nil {
+		return nil, errors.New("waitroom: nil store")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = TimeoutDefault
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = PollIntervalDefault
+	}
+	if cfg.NotifyPollInterval <= 0 {
+		cfg.NotifyPollInterval = NotifyPollIntervalDefault
+	}
+	if cfg.MaxWaiters <= 0 {
+		cfg.MaxWaiters = MaxWaitersDefault
+	}
+	r := &Room{
+		store:        store,
+		cfg:          cfg,
+		log:          zap.NewNop(),
+		metrics:      noopMetrics{},
+		now:          time.Now,
+		grace:        NotifyGraceDefault,
+		queryTimeout: QueryTimeoutDefault,
+		shutdownBody: DefaultShutdownErrorBody,
+		waiting:      make(map[string]map[*waiter]struct{}),
+		fresh:        make(map[string]struct{}),
+		notified:     make(map[string]time.Time),
+		kick:         make(chan struct{}, 1),
+		stateCh:      make(chan struct{}, 1),
+		closed:       make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.log == nil {
+		r.log = zap.NewNop()
+	}
+	if r.metrics == nil {
+		r.metrics = noopMetrics{}
+	}
+	if r.grace < 0 {
+		r.grace = 0
+	}
+	if r.queryTimeout <= 0 {
+		r.queryTimeout = QueryTimeoutDefault
+	}
+	r.recent = newRecentCache(recentCacheSize, recentCacheTTL)
+	if r.notifyEnabled() {
+		r.pub = &publisher{dsn: r.pgDSN, log: r.log}
+	}
+	return r, nil
+}
+
+func (r *Room) notifyEnabled() bool { return r.cfg.Notify && r.pgDSN != "" }
+
+// Start starts the dispatcher and, with WithPostgresNotify and cfg.Notify, the LISTEN loop.
+// They run until Stop (or until ctx is cancelled). Waits work before Start, but only local
+// completions wake them.
+func (r *Room) Start(ctx context.Context) error {
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	select {
+	case <-r.closed:
+		return ErrClosed
+	default:
+	}
+	if r.started {
+		return errors.New("waitroom: already started")
+	}
+	r.started = true
+	ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.dispatch(ctx)
+	}()
+	if r.notifyEnabled() {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.listen(ctx)
+		}()
+	}
+	return nil
+}
+
+// Stop shuts the Room down in stages: with cfg.ClearOnShutdown it first marks this instance's
+// PENDING rows ERROR (store.ClearOwned; other replicas' rows are never touched) and reads the
+// awaited rows once more so local waiters get that error; then it stops the dispatcher and the
+// LISTEN connection, and wakes every remaining waiter with ErrClosed. ctx bounds the database
+// work. Stop the HTTP server (draining its waits) before the Room.
+func (r *Room) Stop(ctx context.Context) error {
+	var err error
+	if r.cfg.ClearOnShutdown {
+		n, cerr := r.store.ClearOwned(ctx, r.shutdownBody)
+		if cerr != nil {
+			err = fmt.Errorf("waitroom: clear owned waits: %w", cerr)
+			r.log.Warn("waitroom: clear owned waits at shutdown failed", zap.Error(cerr))
+		} else {
+			r.log.Info("waitroom: cleared owned waits at shutdown", zap.Int64("rows", n))
+			if ids := r.awaitedIDs(); len(ids) > 0 {
+				r.read(ctx, ids, WakePoll)
+			}
+		}
+	}
+	r.closeOnce.Do(func() { close(r.closed) })
+	r.startMu.Lock()
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.startMu.Unlock()
+	r.wg.Wait()
+	if r.pub != nil {
+		r.pub.close()
+	}
+	return err
+}
+
+// Run starts the Room, blocks until ctx is done, then stops it (with stopTimeout for the
+// shutdown's database work). It suits a run.Group / errgroup member.
+func (r *Room) Run(ctx context.Context, stopTimeout time.Duration) error {
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+	defer cancel()
+	return r.Stop(sctx)
+}
+
+// Register creates the wait's row (PENDING, owned by this instance) for id, or for a new
+// random id when id is "", and returns the id. Registering an id whose row already finished
+// leaves the row as it is, and a Wait on it returns that result at once.
+func (r *Room) Register(ctx context.Context, id string) (string, error) {
+	if id == "" {
+		id = NewID()
+	}
+	rec, err := r.store.Create(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("waitroom: register %s: %w", id, err)
+	}
+	if rec.Status.Finished() {
+		r.mu.Lock()
+		r.recent.put(rec, r.now())
+		r.mu.Unlock()
+	}
+	return id, nil
+}
+
+// Await registers id ("" generates one) and waits for it: the seed's createWait. It returns
+// the id along with Wait's result.
+func (r *Room) Await(ctx context.Context, id string) (string, json.RawMessage, error) {
+	if id == "" {
+		id = NewID()
+	}
+	rec, err := r.store.Create(ctx, id)
+	if err != nil {
+		return id, nil, fmt.Errorf("waitroom: register %s: %w", id, err)
+	}
+	if rec.Status.Finished() {
+		p, err := result(rec)
+		return id, p, err
+	}
+	p, err := r.Wait(ctx, id)
+	return id, p, err
+}
+
+// Wait blocks until id's row leaves PENDING and returns its DONE payload, or a *ProcessError
+// with its ERROR body. It returns ErrTimeout after cfg.Timeout (the row stays PENDING), ctx's
+// error if ctx ends first, ErrTooManyWaiters at once when cfg.MaxWaiters waits are in
+// progress, and ErrClosed when the Room stops. An id with no row is waited for like a PENDING
+// one (InsertFinished may create it finished).
+func (r *Room) Wait(ctx context.Context, id string) (json.RawMessage, error) {
+	if id == "" {
+		return nil, fmt.Errorf("waitroom: wait: %w", repo.ErrInvalidID)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	select {
+	case <-r.closed:
+		return nil, ErrClosed
+	default:
+	}
+	w := &waiter{ch: make(chan repo.Record, 1)}
+	r.mu.Lock()
+	if rec, ok := r.recent.get(id, r.now()); ok {
+		r.mu.Unlock()
+		return result(rec)
+	}
+	if r.count >= r.cfg.MaxWaiters {
+		r.mu.Unlock()
+		return nil, ErrTooManyWaiters
+	}
+	set := r.waiting[id]
+	if set == nil {
+		set = make(map[*waiter]struct{}, 1)
+		r.waiting[id] = set
+		r.fresh[id] = struct{}{}
+	}
+	set[w] = struct{}{}
+	r.count++
+	n := r.count
+	r.mu.Unlock()
+	r.metrics.SetWaiters(n)
+	r.signal()
+
+	timer := time.NewTimer(r.cfg.Timeout)
+	defer timer.Stop()
+	var cause error
+	select {
+	case rec := <-w.ch:
+		return result(rec)
+	case <-timer.C:
+		cause = ErrTimeout
+	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-r.closed:
+		cause = ErrClosed
+	}
+	if !r.remove(id, w) {
+		// Woken while leaving: the result is in the channel already.
+		return result(<-w.ch)
+	}
+	return nil, cause
+}
+
+// remove takes w out of id's set; false means the dispatcher took it out to wake it.
+func (r *Room) remove(id string, w *waiter) bool {
+	r.mu.Lock()
+	set := r.waiting[id]
+	if _, ok := set[w]; !ok {
+		r.mu.Unlock()
+		return false
+	}
+	delete(set, w)
+	if len(set) == 0 {
+		delete(r.waiting, id)
+		delete(r.fresh, id)
+		delete(r.notified, id)
+	}
+	r.count--
+	n := r.count
+	r.mu.Unlock()
+	r.metrics.SetWaiters(n)
+	return true
+}
+
+func result(rec repo.Record) (json.RawMessage, error) {
+	if rec.Status == repo.StatusError {
+		return nil, &ProcessError{CorrelationID: rec.CorrelationID, Body: rec.Error}
+	}
+	return rec.Payload, nil
+}
+
+// wake hands rec to every waiter on its id. It reports how many were woken.
+func (r *Room) wake(rec repo.Record, src WakeSource) int {
+	r.mu.Lock()
+	set := r.waiting[rec.CorrelationID]
+	if set == nil {
+		r.mu.Unlock()
+		return 0
+	}
+	delete(r.waiting, rec.CorrelationID)
+	delete(r.fresh, rec.CorrelationID)
+	delete(r.notified, rec.CorrelationID)
+	for w := range set {
+		w.ch <- rec
+	}
+	r.count -= len(set)
+	n := r.count
+	r.mu.Unlock()
+	r.metrics.SetWaiters(n)
+	var lag time.Duration
+	if src != WakeLocal && !rec.UpdatedAt.IsZero() {
+		lag = max(r.now().Sub(rec.UpdatedAt), 0)
+	}
+	for range set {
+		r.metrics.ObserveWake(src, lag)
+	}
+	return len(set)
+}
+
+// signal wakes the dispatcher without blocking.
+func (r *Room) signal() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Complete moves id's row from PENDING to DONE with payload (the seed's completeWait) and, when
+// this call made the transition, wakes local waiters at once with payload and publishes it to
+// other replicas' Rooms (PostgreSQL). The signature is the worker runtime's.
+func (r *Room) Complete(ctx context.Context, id string, payload json.RawMessage) (repo.Outcome, error) {
+	out, err := r.store.Complete(ctx, id, payload)
+	if err != nil {
+		return out, err
+	}
+	r.afterTransition(ctx, out, repo.Record{CorrelationID: id, Status: repo.StatusDone, Payload: payload})
+	return out, nil
+}
+
+// Fail moves id's row from PENDING to ERROR with errBody (the seed's failWait); local waiters
+// get a *ProcessError at once. The signature is the worker runtime's.
+func (r *Room) Fail(ctx context.Context, id string, errBody json.RawMessage) (repo.Outcome, error) {
+	out, err := r.store.Fail(ctx, id, errBody)
+	if err != nil {
+		return out, err
+	}
+	r.afterTransition(ctx, out, repo.Record{CorrelationID: id, Status: repo.StatusError, Error: errBody})
+	return out, nil
+}
+
+// InsertFinished inserts a row already DONE or ERROR (see repo.Store.InsertFinished) and, when
+// it inserted one, wakes local waiters on that id. The signature is the worker runtime's.
+func (r *Room) InsertFinished(ctx context.Context, id string, status repo.Status, body json.RawMessage) (bool, error) {
+	ok, err := r.store.InsertFinished(ctx, id, status, body)
+	if err != nil || !ok {
+		return ok, err
+	}
+	rec := repo.Record{CorrelationID: id, Status: status}
+	if status == repo.StatusError {
+		rec.Error = body
+	} else {
+		rec.Payload = body
+	}
+	r.afterTransition(ctx, repo.Transitioned, rec)
+	return true, nil
+}
+
+func (r *Room) afterTransition(ctx context.Context, out repo.Outcome, rec repo.Record) {
+	switch out {
+	case repo.Transitioned:
+		now := r.now()
+		rec.UpdatedAt = now
+		r.mu.Lock()
+		r.recent.put(rec, now)
+		r.mu.Unlock()
+		r.wake(rec, WakeLocal)
+		if r.pub != nil {
+			r.pub.publish(ctx, rec)
+		}
+	case repo.AlreadyFinished:
+		// Someone else finished it, with a body we do not know: read it at once for local
+		// waiters, if any.
+		r.mu.Lock()
+		_, awaited := r.waiting[rec.CorrelationID]
+		if awaited {
+			r.notified[rec.CorrelationID] = time.Time{}
+		}
+		r.mu.Unlock()
+		if awaited {
+			r.signal()
+		}
+	}
+}
+
+// HasPending reports whether id's row exists and is PENDING (the seed's hasPendingWait).
+func (r *Room) HasPending(ctx context.Context, id string) (bool, error) {
+	rec, err := r.store.Find(ctx, id)
+	if errors.Is(err, repo.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("waitroom: has pending %s: %w", id, err)
+	}
+	return rec.Status == repo.StatusPending, nil
+}
+
+// PendingCount counts PENDING rows of every instance (the seed's getPendingCount).
+func (r *Room) PendingCount(ctx context.Context) (int64, error) {
+	n, err := r.store.PendingCount(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("waitroom: pending count: %w", err)
+	}
+	return n, nil
+}
+
+// ClearOwned marks ERROR, with errBody, every PENDING row this instance registered (the seed's
+// clearAll, minus clearing other replicas' waits), wakes local waiters with that error, and
+// returns how many rows changed.
+func (r *Room) ClearOwned(ctx context.Context, errBody json.RawMessage) (int64, error) {
+	n, err := r.store.ClearOwned(ctx, errBody)
+	if err != nil {
+		return 0, fmt.Errorf("waitroom: clear owned: %w", err)
+	}
+	if n > 0 {
+		r.mu.Lock()
+		for id := range r.waiting {
+			r.notified[id] = time.Time{}
+		}
+		r.mu.Unlock()
+		r.signal()
+	}
+	return n, nil
+}
+
+// Waiters returns the number of waits in progress in this Room.
+func (r *Room) Waiters() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.count
+}
+
+// Listening reports whether the PostgreSQL LISTEN connection is up.
+func (r *Room) Listening() bool { return r.listening.Load() }
+
+// NewID returns a random correlation id (a version 4 UUID).
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+func (r *Room) awaitedIDs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := make([]string, 0, len(r.waiting))
+	for id := range r.waiting {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+const (
+	recentCacheSize = 1024
+	recentCacheTTL  = 30 * time.Second
+)
+
+// recentCache remembers the last results this Room learnt without a read (registrations that
+// found the row finished, local completions), so a Wait that starts just after returns at once.
+// Guarded by Room.mu.
+type recentCache struct {
+	ttl   time.Duration
+	ring  []string
+	next  int
+	items map[string]recentItem
+}
+
+type recentItem struct {
+	rec repo.Record
+	at  time.Time
+}
+
+func newRecentCache(size int, ttl time.Duration) recentCache {
+	return recentCache{ttl: ttl, ring: make([]string, size), items: make(map[string]recentItem, size)}
+}
+
+func (c *recentCache) put(rec repo.Record, now time.Time) {
+	if _, ok := c.items[rec.CorrelationID]; !ok {
+		if old := c.ring[c.next]; old != "" {
+			delete(c.items, old)
+		}
+		c.ring[c.next] = rec.CorrelationID
+		c.next = (c.next + 1) % len(c.ring)
+	}
+	c.items[rec.CorrelationID] = recentItem{rec: rec, at: now}
+}
+
+func (c *recentCache) get(id string, now time.Time) (repo.Record, bool) {
+	it, ok := c.items[id]
+	if !ok || now.Sub(it.at) > c.ttl {
+		return repo.Record{}, false
+	}
+	return it.rec, true
+}
