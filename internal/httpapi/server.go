@@ -1,0 +1,506 @@
+// Package httpapi is the daemon's HTTP API for front services not written in Go: start a
+// process and wait for its answer, fetch a result later, finish a wait from outside; plus the
+// operator endpoints /healthz, /readyz and /metrics.
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
+	"github.com/camunda-waitroom/camunda-waitroom/repo"
+)
+
+// Waitroom is what the API needs of the waitroom: register a wait, wait for it, finish it.
+type Waitroom interface {
+	Register(ctx context.Context, id string) (string, error)
+	Wait(ctx context.Context, id string) (json.RawMessage, error)
+	Complete(ctx context.Context, id string, payload json.RawMessage) (repo.Outcome, error)
+	Fail(ctx context.Context, id string, errBody json.RawMessage) (repo.Outcome, error)
+}
+
+// Finder reads one process_store row.
+type Finder interface {
+	Find(ctx context.Context, id string) (repo.Record, error)
+}
+
+// Check is one readiness check; nil means ready.
+type Check func(ctx context.Context) error
+
+// Config is the API's configuration and collaborators.
+type Config struct {
+	Waitroom Waitroom
+	Store    Finder
+	Starter  Starter
+	// WaitTimeout is the wait of POST /process/{key}/start (waitroom.timeout).
+	WaitTimeout time.Duration
+	// MaxResultWait caps GET /process/{id}/result?wait=.
+	MaxResultWait time.Duration
+	// CorrelationVariable is the process variable that carries the correlation id.
+	CorrelationVariable string
+	// AuthToken, when set, is required as a bearer token on the /process routes.
+	AuthToken string
+	// MaxBodyBytes limits request bodies.
+	MaxBodyBytes int64
+	// Overloaded reports whether a wait error means "too many waiters" (503, retry later).
+	Overloaded func(error) bool
+	// Ready are the /readyz checks by name.
+	Ready map[string]Check
+	// Registerer and Gatherer for /metrics; nil means the API counts nothing and serves no
+	// /metrics.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	Log        *zap.Logger
+}
+
+// Server serves the API.
+type Server struct {
+	cfg     Config
+	log     *zap.Logger
+	mux     *http.ServeMux
+	reqs    *prometheus.CounterVec
+	latency *prometheus.HistogramVec
+}
+
+// Result is the body of 200 and 202 answers.
+type Result struct {
+	CorrelationID string          `json:"correlationId"`
+	Status        repo.Status     `json:"status"`
+	Payload       json.RawMessage `json:"payload,omitempty"`
+}
+
+var keyPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
+
+// New builds the server and its routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.Waitroom == nil || cfg.Store == nil || cfg.Starter == nil {
+		return nil, errors.New("httpapi: Waitroom, Store and Starter are required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxResultWait <= 0 {
+		cfg.MaxResultWait = cfg.WaitTimeout
+	}
+	if cfg.CorrelationVariable == "" {
+		cfg.CorrelationVariable = "correlationId"
+	}
+	if cfg.Overloaded == nil {
+		cfg.Overloaded = func(error) bool { return false }
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux()}
+	if cfg.Registerer != nil {
+		s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waitroom_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"})
+		s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "waitroom_http_request_duration_seconds", Help: "HTTP request duration by route.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route"})
+		if err := cfg.Registerer.Register(s.reqs); err != nil {
+			return nil, err
+		}
+		if err := cfg.Registerer.Register(s.latency); err != nil {
+			return nil, err
+		}
+	}
+	s.route("POST /process/{key}/start", s.auth(s.start))
+	s.route("GET /process/{id}/result", s.auth(s.result))
+	s.route("POST /process/{id}/complete", s.auth(s.finish(true)))
+	s.route("POST /process/{id}/fail", s.auth(s.finish(false)))
+	s.route("GET /healthz", s.healthz)
+	s.route("GET /readyz", s.readyz)
+	if cfg.Gatherer != nil {
+		s.route("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, Problem{Type: "not-found", Title: "no such route", Status: http.StatusNotFound,
+			Detail: fmt.Sprintf("%s %s is not a route: see README.md for the API", r.Method, r.URL.Path)})
+	})
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// route registers a handler and counts its requests under the route pattern.
+func (s *Server) route(pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h(rec, r)
+		if s.reqs != nil {
+			s.reqs.WithLabelValues(pattern, fmt.Sprint(rec.code)).Inc()
+			s.latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
+		}
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
+	if s.cfg.AuthToken == "" {
+		return h
+	}
+	want := []byte("Bearer " + s.cfg.AuthToken)
+	return func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="camunda-waitroom"`)
+			writeProblem(w, Problem{Type: "unauthorized", Title: "authentication required", Status: http.StatusUnauthorized,
+				Detail: "send the configured token (http.authToken) as 'Authorization: Bearer <token>'"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// readBody reads a JSON request body within the size limit. It writes the problem and
+// returns false when the body is too large, empty or not JSON.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, what string, allowEmpty bool) (json.RawMessage, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	var raw json.RawMessage
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&raw); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			writeProblem(w, Problem{Type: "body-too-large", Title: "request body too large", Status: http.StatusRequestEntityTooLarge,
+				Detail: fmt.Sprintf("%s is over the limit of %d bytes (http.maxBodyBytes)", what, s.cfg.MaxBodyBytes)})
+		case errors.Is(err, io.EOF) && allowEmpty:
+			return nil, true
+		case errors.Is(err, io.EOF):
+			writeProblem(w, Problem{Type: "invalid-body", Title: "request body missing", Status: http.StatusBadRequest,
+				Detail: fmt.Sprintf("%s must be a JSON document", what)})
+		default:
+			writeProblem(w, Problem{Type: "invalid-body", Title: "request body is not valid JSON", Status: http.StatusBadRequest,
+				Detail: fmt.Sprintf("%s: %v", what, err)})
+		}
+		return nil, false
+	}
+	if dec.More() {
+		writeProblem(w, Problem{Type: "invalid-body", Title: "request body is not valid JSON", Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("%s must be a single JSON document; found more data after it", what)})
+		return nil, false
+	}
+	return raw, true
+}
+
+func badID(w http.ResponseWriter, err error) {
+	writeProblem(w, Problem{Type: "invalid-correlation-id", Title: "invalid correlation id", Status: http.StatusBadRequest, Detail: err.Error()})
+}
+
+// startRequest is the body of POST /process/{key}/start. Members other than businessKey,
+// correlationId and variables are process variables too, so a plain object of variables works.
+type startRequest struct {
+	BusinessKey   string
+	CorrelationID string
+	Variables     map[string]json.RawMessage
+}
+
+func parseStart(raw json.RawMessage) (startRequest, error) {
+	var req startRequest
+	if raw == nil {
+		return req, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return req, errors.New("the body must be a JSON object: {\"variables\": {...}, \"businessKey\": \"...\", \"correlationId\": \"...\"} or an object of variables")
+	}
+	req.Variables = map[string]json.RawMessage{}
+	for k, v := range m {
+		switch k {
+		case "businessKey":
+			if err := json.Unmarshal(v, &req.BusinessKey); err != nil {
+				return req, errors.New("businessKey must be a string")
+			}
+		case "correlationId":
+			if err := json.Unmarshal(v, &req.CorrelationID); err != nil {
+				return req, errors.New("correlationId must be a string")
+			}
+		case "variables":
+			var vars map[string]json.RawMessage
+			if err := json.Unmarshal(v, &vars); err != nil {
+				return req, errors.New("variables must be a JSON object of name: value")
+			}
+			for n, val := range vars {
+				req.Variables[n] = val
+			}
+		default:
+			req.Variables[k] = v
+		}
+	}
+	return req, nil
+}
+
+// start handles POST /process/{key}/start: register the wait, start the process with the
+// correlation id as a variable, wait. A correlation id that already has a row is not started
+// again: the call waits on (or returns) that row, so a client may retry a start safely.
+func (s *Server) start(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("key")
+	if !keyPattern.MatchString(key) {
+		writeProblem(w, Problem{Type: "invalid-process-key", Title: "invalid process definition key", Status: http.StatusBadRequest,
+			Detail: "the key must be 1 to 255 characters from [A-Za-z0-9._-]"})
+		return
+	}
+	raw, ok := s.readBody(w, r, "the start body", true)
+	if !ok {
+		return
+	}
+	req, err := parseStart(raw)
+	if err != nil {
+		writeProblem(w, Problem{Type: "invalid-body", Title: "invalid start request", Status: http.StatusBadRequest, Detail: err.Error()})
+		return
+	}
+	if req.CorrelationID != "" {
+		if err := repo.ValidateID(req.CorrelationID); err != nil {
+			badID(w, err)
+			return
+		}
+	}
+	vars, err := toVariables(req.Variables)
+	if err != nil {
+		writeProblem(w, Problem{Type: "invalid-variables", Title: "invalid process variables", Status: http.StatusBadRequest, Detail: err.Error()})
+		return
+	}
+	if _, clash := vars[s.cfg.CorrelationVariable]; clash {
+		writeProblem(w, Problem{Type: "invalid-variables", Title: "invalid process variables", Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("variable %q is set by the API; pass the id as correlationId instead", s.cfg.CorrelationVariable)})
+		return
+	}
+	ctx := r.Context()
+
+	existing := false
+	if req.CorrelationID != "" {
+		if _, err := s.cfg.Store.Find(ctx, req.CorrelationID); err == nil {
+			existing = true
+		} else if !errors.Is(err, repo.ErrNotFound) {
+			s.storeProblem(w, "read the row", err)
+			return
+		}
+	}
+	id, err := s.cfg.Waitroom.Register(ctx, req.CorrelationID)
+	if err != nil {
+		s.storeProblem(w, "register the wait", err)
+		return
+	}
+	if !existing {
+		vars[s.cfg.CorrelationVariable] = Variable{Value: id, Type: "String"}
+		if _, err := s.cfg.Starter.StartProcess(ctx, key, req.BusinessKey, vars); err != nil {
+			s.startFailed(w, id, key, err)
+			return
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.WaitTimeout)
+	defer cancel()
+	s.waitAndAnswer(w, r, wctx, id)
+}
+
+// startFailed marks the registered row ERROR at once, so nothing dangles, and answers.
+func (s *Server) startFailed(w http.ResponseWriter, id, key string, err error) {
+	status, typ, title := http.StatusBadGateway, "start-failed", "the engine refused to start the process"
+	switch {
+	case errors.Is(err, ErrProcessNotFound):
+		status, typ, title = http.StatusNotFound, "process-not-found", "no process definition with that key"
+	case errors.Is(err, ErrEngineUnavailable):
+		status, typ, title = http.StatusServiceUnavailable, "engine-unavailable", "the Camunda engine is unavailable"
+	case errors.Is(err, ErrStartRejected):
+		status = http.StatusBadRequest
+	}
+	body, _ := json.Marshal(map[string]string{"error": typ, "message": err.Error(), "processKey": key})
+	// A fresh context: the row must be failed even if the client went away.
+	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, ferr := s.cfg.Waitroom.Fail(fctx, id, body); ferr != nil {
+		s.log.Error("could not mark the row ERROR after a failed start", logging.CorrelationID(id), logging.Err(ferr))
+	}
+	s.log.Warn("process start failed", logging.CorrelationID(id), zap.String("process_key", key), logging.Err(err))
+	writeProblem(w, Problem{Type: typ, Title: title, Status: status, Detail: err.Error(),
+		Ext: map[string]any{"correlationId": id, "processKey": key}})
+}
+
+// waitAndAnswer waits for the row and answers 200 (DONE), 422 (ERROR) or 202 (still PENDING
+// when the wait ended, with Location to the result).
+func (s *Server) waitAndAnswer(w http.ResponseWriter, r *http.Request, ctx context.Context, id string) {
+	payload, err := s.cfg.Waitroom.Wait(ctx, id)
+	if err == nil {
+		writeJSON(w, http.StatusOK, Result{CorrelationID: id, Status: repo.StatusDone, Payload: payload})
+		return
+	}
+	if s.cfg.Overloaded(err) {
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Location", resultPath(id))
+		writeProblem(w, Problem{Type: "too-many-waiters", Title: "too many concurrent waits", Status: http.StatusServiceUnavailable,
+			Detail: "the wait limit (waitroom.maxWaiters) is reached; the process runs on: collect its result later at Location",
+			Ext:    map[string]any{"correlationId": id}})
+		return
+	}
+	if r.Context().Err() != nil {
+		return // the client went away; the row stays for a later GET
+	}
+	// The wait ended without a payload: a timeout, or the process ended in ERROR. The row
+	// says which.
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rec, ferr := s.cfg.Store.Find(rctx, id)
+	if ferr != nil {
+		s.storeProblem(w, "read the result", ferr)
+		return
+	}
+	s.answerRecord(w, rec)
+}
+
+func (s *Server) answerRecord(w http.ResponseWriter, rec repo.Record) {
+	switch rec.Status {
+	case repo.StatusDone:
+		writeJSON(w, http.StatusOK, Result{CorrelationID: rec.CorrelationID, Status: repo.StatusDone, Payload: rec.Payload})
+	case repo.StatusError:
+		var body any = rec.Error
+		if rec.Error == nil {
+			body = nil
+		}
+		writeProblem(w, Problem{Type: "process-error", Title: "the process ended in ERROR", Status: http.StatusUnprocessableEntity,
+			Ext: map[string]any{"correlationId": rec.CorrelationID, "status": repo.StatusError, "error": body}})
+	default:
+		w.Header().Set("Location", resultPath(rec.CorrelationID))
+		writeJSON(w, http.StatusAccepted, Result{CorrelationID: rec.CorrelationID, Status: repo.StatusPending})
+	}
+}
+
+func resultPath(id string) string { return "/process/" + url.PathEscape(id) + "/result" }
+
+// result handles GET /process/{id}/result?wait=10s.
+func (s *Server) result(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := repo.ValidateID(id); err != nil {
+		badID(w, err)
+		return
+	}
+	var wait time.Duration
+	if q := r.URL.Query().Get("wait"); q != "" {
+		d, err := time.ParseDuration(q)
+		if err != nil || d < 0 {
+			writeProblem(w, Problem{Type: "invalid-wait", Title: "invalid wait", Status: http.StatusBadRequest,
+				Detail: fmt.Sprintf("wait=%q must be a duration such as 10s or 500ms, at most %s", q, s.cfg.MaxResultWait)})
+			return
+		}
+		wait = min(d, s.cfg.MaxResultWait)
+	}
+	rec, err := s.cfg.Store.Find(r.Context(), id)
+	if errors.Is(err, repo.ErrNotFound) {
+		writeProblem(w, Problem{Type: "unknown-correlation-id", Title: "unknown correlation id", Status: http.StatusNotFound,
+			Detail: fmt.Sprintf("no process_store row has correlation id %q (never registered, or removed by retention)", id)})
+		return
+	}
+	if err != nil {
+		s.storeProblem(w, "read the result", err)
+		return
+	}
+	if rec.Status == repo.StatusPending && wait > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		defer cancel()
+		s.waitAndAnswer(w, r, ctx, id)
+		return
+	}
+	s.answerRecord(w, rec)
+}
+
+// finish handles POST /process/{id}/complete (body: the payload) and /fail (body: the error).
+func (s *Server) finish(complete bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if err := repo.ValidateID(id); err != nil {
+			badID(w, err)
+			return
+		}
+		what, op, status := "the payload", s.cfg.Waitroom.Complete, repo.StatusDone
+		if !complete {
+			what, op, status = "the error body", s.cfg.Waitroom.Fail, repo.StatusError
+		}
+		body, ok := s.readBody(w, r, what, false)
+		if !ok {
+			return
+		}
+		out, err := op(r.Context(), id, body)
+		if err != nil {
+			s.storeProblem(w, "finish the wait", err)
+			return
+		}
+		switch out {
+		case repo.Transitioned:
+			writeJSON(w, http.StatusOK, Result{CorrelationID: id, Status: status})
+		case repo.AlreadyFinished:
+			writeProblem(w, Problem{Type: "already-finished", Title: "the wait already finished", Status: http.StatusConflict,
+				Detail: "the row is DONE or ERROR already; the first writer wins", Ext: map[string]any{"correlationId": id}})
+		default:
+			writeProblem(w, Problem{Type: "unknown-correlation-id", Title: "unknown correlation id", Status: http.StatusNotFound,
+				Detail: fmt.Sprintf("no process_store row has correlation id %q", id)})
+		}
+	}
+}
+
+// storeProblem answers a store error: bad input is the client's (400/413), anything else is
+// ours (503: the database is unavailable).
+func (s *Server) storeProblem(w http.ResponseWriter, doing string, err error) {
+	switch {
+	case errors.Is(err, repo.ErrInvalidID):
+		badID(w, err)
+	case errors.Is(err, repo.ErrTooLarge):
+		writeProblem(w, Problem{Type: "body-too-large", Title: "body too large", Status: http.StatusRequestEntityTooLarge, Detail: err.Error()})
+	case errors.Is(err, repo.ErrInvalidJSON):
+		writeProblem(w, Problem{Type: "invalid-body", Title: "request body is not valid JSON", Status: http.StatusBadRequest, Detail: err.Error()})
+	default:
+		s.log.Error("store error", zap.String("doing", doing), logging.Err(err))
+		writeProblem(w, Problem{Type: "store-unavailable", Title: "the process store is unavailable", Status: http.StatusServiceUnavailable,
+			Detail: "could not " + doing + "; try again later"})
+	}
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}
+
+// readyz runs every check with a short deadline: 200 when all pass, 503 naming the failures.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ready := true
+	for name, check := range s.cfg.Ready {
+		if err := check(ctx); err != nil {
+			ready = false
+			checks[name] = strings.TrimSpace(err.Error())
+		} else {
+			checks[name] = "ok"
+		}
+	}
+	status, code := "ready", http.StatusOK
+	if !ready {
+		status, code = "not ready", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+}
