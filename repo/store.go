@@ -2,9 +2,12 @@
 // dialect (sqlite, postgres, mssql), each with its SQL in its own file, and one conformance
 // suite (repo/repotest) that every implementation passes unchanged.
 //
-// The table is the seed service's (see migrations/mssql/001_create_process_store.sql) plus a
-// nullable owner column: which instance registered a wait, so that shutting one replica down
-// clears only its own waits.
+// The table is the seed service's (see migrations/mssql/001_create_process_store.up.sql) plus a
+// nullable owner column (002_add_owner.up.sql): which instance registered a wait, so that
+// shutting one replica down clears only its own waits.
+//
+// Construct a store with stores.Open (package repo/stores), which dispatches on
+// Options.Driver, or with New/Open of one dialect package.
 package repo
 
 import (
@@ -85,6 +88,12 @@ const (
 	MaxListLimit     = 1000
 )
 
+// StatusesChunkSize is the most ids Statuses sends in one statement. SQL Server takes at most
+// 2,100 parameters a request, so its ids travel as one JSON array per chunk, and a chunk this
+// size keeps that array and its plan small. Every dialect chunks at the same size, so the
+// conformance suite exercises the chunking everywhere.
+const StatusesChunkSize = 2000
+
 // Sentinel errors callers branch on. Implementations wrap them with context.
 var (
 	// ErrNotFound: no row with that correlation id.
@@ -95,6 +104,9 @@ var (
 	ErrInvalidJSON = errors.New("invalid JSON")
 	// ErrTooLarge: a payload or error body is over the store's size limit.
 	ErrTooLarge = errors.New("body too large")
+	// ErrInvalidArgument: an argument other than an id or a body is out of range: a List
+	// limit or status filter, a batch size, an InsertFinished status that is not finished.
+	ErrInvalidArgument = errors.New("invalid argument")
 )
 
 // Store is the process_store contract. Every method validates its input first (ids with
@@ -102,9 +114,10 @@ var (
 // updated_at always comes from the database clock.
 type Store interface {
 	// Create registers a wait: it inserts a PENDING row owned by this store's owner, or, when a
-	// PENDING row exists already, refreshes its updated_at and owner. A row that already
-	// finished is left untouched (never reset to PENDING), so a late or repeated registration
-	// sees the result. It returns the row as it is after the call.
+	// PENDING row exists already, refreshes its updated_at and owner (started_at is kept, so
+	// ExpirePendingBefore measures from the first registration). A row that already finished
+	// is left untouched (never reset to PENDING), so a late or repeated registration sees the
+	// result. It returns the row as it is after the call.
 	Create(ctx context.Context, id string) (Record, error)
 	// Complete moves a PENDING row to DONE with payload (valid JSON). First writer wins.
 	Complete(ctx context.Context, id string, payload json.RawMessage) (Outcome, error)
@@ -117,10 +130,10 @@ type Store interface {
 	InsertFinished(ctx context.Context, id string, status Status, body json.RawMessage) (bool, error)
 	// Find returns one row, or an error wrapping ErrNotFound.
 	Find(ctx context.Context, id string) (Record, error)
-	// Statuses reads many rows in one statement per chunk (SQL Server: at most 2,000 ids a
-	// chunk). It returns the rows that exist, in no particular order; ids without a row are
-	// absent. Rows a writer holds locked may be skipped (SQL Server READPAST) and read on the
-	// caller's next tick.
+	// Statuses reads many rows in one statement per chunk of at most StatusesChunkSize ids.
+	// It returns the rows that exist, in no particular order, each once (duplicate ids are
+	// read once); ids without a row are absent. Rows a writer holds locked may be skipped
+	// (SQL Server READPAST) and read on the caller's next tick.
 	Statuses(ctx context.Context, ids []string) ([]Record, error)
 	// List returns one page of rows ordered by correlation id, and the cursor for the next
 	// page ("" when this was the last).
@@ -145,20 +158,28 @@ type Store interface {
 }
 
 // NotifyChannel is the PostgreSQL channel on which the postgres store's Complete, Fail and
-// InsertFinished send pg_notify(NotifyChannel, correlation_id) in the same statement as the
-// status change, so a LISTENing waitroom wakes when it commits.
+// InsertFinished (and ClearOwned and ExpirePendingBefore, which also finish rows) send
+// pg_notify(NotifyChannel, correlation_id) in the same statement as the status change, so a
+// LISTENing waitroom wakes when it commits. A repeat that finds the row finished sends nothing.
 const NotifyChannel = "waitroom_process_store"
 
 // Options configures Open.
 type Options struct {
-	// Driver is the dialect: "sqlite", "postgres" or "mssql".
+	// Driver is the dialect: "sqlite", "postgres" or "mssql" (DriverSQLite, DriverPostgres,
+	// DriverMSSQL).
 	Driver string
 	// DSN is the driver's connection string (a file path or "file:..." URI for sqlite).
 	DSN string
 	// Owner identifies this instance in the owner column (Create sets it; ClearOwned uses it).
+	// It is required (1 to 64 characters from [A-Za-z0-9._:-], the id rule): Open fails
+	// without it. Choosing a unique default (host name and process id, say) is the caller's
+	// job.
 	Owner string
 	// MaxBodyBytes limits payload and error bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int
+	// Migrate makes stores.Open apply the embedded migrations (migrations.Up) before it
+	// returns the store. Off by default: some deployments run migrations separately.
+	Migrate bool
 }
 
 // DefaultMaxBodyBytes is the default limit of a payload or error body: 1 MiB.
