@@ -8,6 +8,10 @@ import (
 	"go.uber.org/zap"
 )
 
+// statusesChunk is the most ids a store reads in one Statuses statement (repo's chunk size,
+// 2,000, the same for every dialect).
+const statusesChunk = 2000
+
 // dispatch is the Room's one reader. While nobody waits it blocks without querying. While
 // someone waits it runs, each in one batched Store.Statuses call:
 //   - a sweep of every awaited id every cfg.PollInterval, or every cfg.NotifyPollInterval
@@ -103,11 +107,23 @@ func (r *Room) dispatch(ctx context.Context) {
 	}
 }
 
+// interval is the period of the sweep: cfg.PollInterval, or cfg.NotifyPollInterval while
+// LISTEN is up, per chunk of statusesChunk awaited ids. Statuses sends one statement
+// per chunk, so the sweep costs at most one statement per interval however many wait (20/s at
+// the default 50 ms): past 2,000 waiters in one process the sweep slows instead of the
+// database paying more.
 func (r *Room) interval(listening bool) time.Duration {
+	d := r.cfg.PollInterval
 	if listening {
-		return r.cfg.NotifyPollInterval
+		d = r.cfg.NotifyPollInterval
 	}
-	return r.cfg.PollInterval
+	r.mu.Lock()
+	n := len(r.waiting)
+	r.mu.Unlock()
+	if chunks := (n + statusesChunk - 1) / statusesChunk; chunks > 1 {
+		d *= time.Duration(chunks)
+	}
+	return d
 }
 
 // jitter spreads d by ±10% so replicas do not poll in step.
