@@ -107,10 +107,10 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux()}
 	if cfg.Registerer != nil {
 		s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "waitroom_http_requests_total", Help: "HTTP requests by route and status code.",
+			Name: "camunda_waitroom_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"})
 		s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "waitroom_http_request_duration_seconds", Help: "HTTP request duration by route.",
+			Name: "camunda_waitroom_http_request_duration_seconds", Help: "HTTP request duration by route.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"route"})
 		if err := cfg.Registerer.Register(s.reqs); err != nil {
