@@ -1,0 +1,47 @@
+// Package processes is the catalogue of the BPMN processes this worker serves: their
+// embedded models (Models, Deploy) and their handlers (RegisterAll). Each process lives in a
+// subpackage that owns its model and handlers; adding one means adding it here.
+package processes
+
+import (
+	"context"
+
+	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/processes/onboarduser"
+	"github.com/camunda-waitroom/camunda-waitroom/topics"
+	"github.com/camunda-waitroom/camunda-waitroom/topics/result"
+)
+
+// Model is one embedded BPMN model.
+type Model struct {
+	// Name is the deployment resource name (e.g. onboard-user.bpmn).
+	Name string
+	Data []byte
+}
+
+// Models lists every embedded model.
+func Models() []Model {
+	return []Model{
+		{Name: onboarduser.ModelName, Data: onboarduser.BPMN},
+	}
+}
+
+// RegisterAll registers every process's handlers and the generic "result" handler.
+func RegisterAll(reg *topics.Registry) {
+	reg.Register(result.Name, result.Factory)
+	onboarduser.Register(reg)
+}
+
+// DeploymentName is the name of the deployment Deploy creates; the engine's duplicate
+// filtering compares resources within deployments of the same name.
+const DeploymentName = "camunda-waitroom"
+
+// Deploy deploys every embedded model in one deployment, changed resources only: unchanged
+// models create nothing, a changed one gets a new version (camunda.deployOnStart).
+func Deploy(ctx context.Context, cfg config.Camunda, opts ...topics.Option) (topics.Deployment, error) {
+	var files []topics.Resource
+	for _, m := range Models() {
+		files = append(files, topics.Resource{Name: m.Name, Data: m.Data})
+	}
+	return topics.Deploy(ctx, cfg, DeploymentName, files, opts...)
+}

@@ -1,0 +1,197 @@
+// Package result is the generic "result" handler: it reads a process's answer from the
+// task's variables and finishes the process_store row the front service waits on, DONE with
+// a payload or ERROR with an error body. It is configured only in YAML (topics[].result), so a
+// new process that ends in a result task needs no Go code:
+//
+//	topics:
+//	  - name: my-process/respond
+//	    handler: result
+//	    result:
+//	      correlationVariable: correlationId   # holds the process_store id
+//	      variables: [orderId, total]          # the DONE payload {"orderId":..,"total":..}
+//	      errorVariable: error                 # when set and not null: ERROR with its value
+//	      onMissingRow: insert                 # insert | ignore | fail
+package result
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/repo"
+	"github.com/camunda-waitroom/camunda-waitroom/topics"
+)
+
+// Name is the handler name to use in topics[].handler.
+const Name = "result"
+
+// Finisher is what the handler needs from process_store: repo.Store satisfies it, and the
+// waitroom provides one that also wakes in-process waiters. It is topics.Finisher, the type
+// topics.Deps carries.
+type Finisher = topics.Finisher
+
+// Handler finishes process_store rows from task variables; see the package doc.
+type Handler struct {
+	cfg config.Result
+	f   Finisher
+	log *zap.Logger
+}
+
+// Factory builds the handler for a topic from topic.Result and deps.Finisher; register it
+// under Name.
+func Factory(topic config.Topic, deps topics.Deps) (topics.Handler, error) {
+	return New(topic.Result, deps.Finisher, deps.Log)
+}
+
+// New returns a handler for cfg writing through f. Empty settings get config's defaults
+// (correlationVariable correlationId, onMissingRow insert).
+func New(cfg config.Result, f Finisher, log *zap.Logger) (*Handler, error) {
+	if f == nil {
+		return nil, errors.New("result handler needs a process_store (deps.Finisher is nil)")
+	}
+	if cfg.CorrelationVariable == "" {
+		cfg.CorrelationVariable = config.DefaultCorrelationVariable
+	}
+	if cfg.OnMissingRow == "" {
+		cfg.OnMissingRow = config.DefaultOnMissingRow
+	}
+	switch cfg.OnMissingRow {
+	case config.MissingRowInsert, config.MissingRowIgnore, config.MissingRowFail:
+	default:
+		return nil, fmt.Errorf("result.onMissingRow %q: must be insert, ignore or fail", cfg.OnMissingRow)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Handler{cfg: cfg, f: f, log: log.Named("result")}, nil
+}
+
+// Handle finishes the row named by the correlation variable. Bad input from the process (no
+// correlation id, an invalid one, a result that is not JSON or too large) fails the task with
+// retries 0, an incident naming the problem; a store error fails it with retries, so nothing
+// is lost while the database is down.
+func (h *Handler) Handle(ctx context.Context, t *topics.Task) (topics.Complete, error) {
+	cv := h.cfg.CorrelationVariable
+	id, ok := t.String(cv)
+	if !ok {
+		return topics.Complete{}, topics.Permanent(fmt.Errorf("no correlation id: process variable %q (result.correlationVariable) is missing or null", cv))
+	}
+	if err := validateID(id); err != nil {
+		return topics.Complete{}, topics.Permanent(fmt.Errorf("process variable %q (result.correlationVariable): %w", cv, err))
+	}
+	log := h.log.With(zap.String("topic", t.Topic), zap.String("task_id", t.ID),
+		zap.String("correlation_id", id), zap.String("process_instance_id", t.ProcessInstanceID))
+
+	status, body, err := h.body(t)
+	if err != nil {
+		return topics.Complete{}, topics.Permanent(err)
+	}
+
+	var outcome repo.Outcome
+	if status == repo.StatusError {
+		outcome, err = h.f.Fail(ctx, id, body)
+	} else {
+		outcome, err = h.f.Complete(ctx, id, body)
+	}
+	if err != nil {
+		return topics.Complete{}, storeError(status, err)
+	}
+	switch outcome {
+	case repo.Transitioned:
+		log.Debug("row finished", zap.String("status", string(status)))
+	case repo.AlreadyFinished:
+		log.Debug("row already finished; nothing changed", zap.String("status", string(status)))
+	case repo.NotFound:
+		switch h.cfg.OnMissingRow {
+		case config.MissingRowIgnore:
+			log.Info("no row for this correlation id; result dropped (result.onMissingRow=ignore)")
+		case config.MissingRowFail:
+			return topics.Complete{}, topics.Permanent(fmt.Errorf("no process_store row for correlation id %q from process variable %q (result.onMissingRow=fail)", id, cv))
+		default:
+			inserted, err := h.f.InsertFinished(ctx, id, status, body)
+			if err != nil {
+				return topics.Complete{}, storeError(status, err)
+			}
+			if !inserted {
+				// A wait was registered meanwhile: finish that row instead. A failure here
+				// is retried by the engine, which lands in one of the cases above.
+				if status == repo.StatusError {
+					_, err = h.f.Fail(ctx, id, body)
+				} else {
+					_, err = h.f.Complete(ctx, id, body)
+				}
+				if err != nil {
+					return topics.Complete{}, storeError(status, err)
+				}
+			}
+			log.Info("no row for this correlation id; inserted it finished for a late reader", zap.String("status", string(status)))
+		}
+	default:
+		return topics.Complete{}, fmt.Errorf("process_store: unexpected outcome %v", outcome)
+	}
+	return topics.Complete{}, nil
+}
+
+// body is ERROR with the error variable's value when that is set and not null, else DONE with
+// the payload object.
+func (h *Handler) body(t *topics.Task) (repo.Status, json.RawMessage, error) {
+	if ev := h.cfg.ErrorVariable; ev != "" {
+		if v, ok := t.Var(ev); ok && !v.IsNull() {
+			b, err := v.JSON()
+			if err != nil {
+				return "", nil, fmt.Errorf("process variable %q (result.errorVariable): %w", ev, err)
+			}
+			return repo.StatusError, b, nil
+		}
+	}
+	payload := map[string]json.RawMessage{}
+	if len(h.cfg.Variables) > 0 {
+		for _, name := range h.cfg.Variables {
+			v, ok := t.Var(name)
+			if !ok {
+				// Listed but not set: the reader sees the key with null.
+				payload[name] = json.RawMessage("null")
+				continue
+			}
+			b, err := v.JSON()
+			if err != nil {
+				return "", nil, fmt.Errorf("process variable %q (result.variables): %w", name, err)
+			}
+			payload[name] = b
+		}
+	} else {
+		for name, v := range t.Variables {
+			if name == h.cfg.CorrelationVariable || name == h.cfg.ErrorVariable {
+				continue
+			}
+			b, err := v.JSON()
+			if err != nil {
+				return "", nil, fmt.Errorf("process variable %q (result payload): %w", name, err)
+			}
+			payload[name] = b
+		}
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return "", nil, fmt.Errorf("result payload: %w", err)
+	}
+	return repo.StatusDone, b, nil
+}
+
+// storeError classifies a store error: a body the store refuses (not JSON, too large, bad id)
+// never gets better, so it is an incident; anything else (database down) is retried.
+func storeError(status repo.Status, err error) error {
+	what := "payload"
+	if status == repo.StatusError {
+		what = "error body"
+	}
+	switch {
+	case errors.Is(err, repo.ErrInvalidJSON), errors.Is(err, repo.ErrTooLarge), errors.Is(err, repo.ErrInvalidID):
+		return topics.Permanent(fmt.Errorf("process_store refused the %s: %w", what, err))
+	}
+	return fmt.Errorf("process_store: write %s: %w", what, err)
+}
