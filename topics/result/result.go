@@ -80,7 +80,7 @@ func (h *Handler) Handle(ctx context.Context, t *topics.Task) (topics.Complete, 
 	if !ok {
 		return topics.Complete{}, topics.Permanent(fmt.Errorf("no correlation id: process variable %q (result.correlationVariable) is missing or null", cv))
 	}
-	if err := validateID(id); err != nil {
+	if err := repo.ValidateID(id); err != nil {
 		return topics.Complete{}, topics.Permanent(fmt.Errorf("process variable %q (result.correlationVariable): %w", cv, err))
 	}
 	log := h.log.With(zap.String("topic", t.Topic), zap.String("task_id", t.ID),
