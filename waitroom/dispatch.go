@@ -6,11 +6,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-)
 
-// statusesChunk is the most ids a store reads in one Statuses statement (repo's chunk size,
-// 2,000, the same for every dialect).
-const statusesChunk = 2000
+	"github.com/camunda-waitroom/camunda-waitroom/repo"
+)
 
 // dispatch is the Room's one reader. While nobody waits it blocks without querying. While
 // someone waits it runs, each in one batched Store.Statuses call:
@@ -108,7 +106,7 @@ func (r *Room) dispatch(ctx context.Context) {
 }
 
 // interval is the period of the sweep: cfg.PollInterval, or cfg.NotifyPollInterval while
-// LISTEN is up, per chunk of statusesChunk awaited ids. Statuses sends one statement
+// LISTEN is up, per chunk of repo.StatusesChunkSize awaited ids. Statuses sends one statement
 // per chunk, so the sweep costs at most one statement per interval however many wait (20/s at
 // the default 50 ms): past 2,000 waiters in one process the sweep slows instead of the
 // database paying more.
@@ -120,7 +118,7 @@ func (r *Room) interval(listening bool) time.Duration {
 	r.mu.Lock()
 	n := len(r.waiting)
 	r.mu.Unlock()
-	if chunks := (n + statusesChunk - 1) / statusesChunk; chunks > 1 {
+	if chunks := (n + repo.StatusesChunkSize - 1) / repo.StatusesChunkSize; chunks > 1 {
 		d *= time.Duration(chunks)
 	}
 	return d

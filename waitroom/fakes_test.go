@@ -142,7 +142,7 @@ var errDown = errors.New("spy: database down")
 
 func (s *spyStore) Statuses(ctx context.Context, ids []string) ([]repo.Record, error) {
 	s.statuses.Add(1)
-	s.statements.Add(int64((len(ids) + statusesChunk - 1) / statusesChunk))
+	s.statements.Add(int64((len(ids) + repo.StatusesChunkSize - 1) / repo.StatusesChunkSize))
 	if s.down.Load() {
 		return nil, errDown
 	}
