@@ -1,0 +1,7 @@
+//go:build !linux
+
+package enginetest
+
+import "os/exec"
+
+func configureCmd(cmd *exec.Cmd) {}
