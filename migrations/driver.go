@@ -1,0 +1,200 @@
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/golang-migrate/migrate/v4/database"
+)
+
+// dialect is what connDriver needs to know about one SQL dialect.
+type dialect struct {
+	// lock takes the cross-process migration lock on c's connection, waiting as long as ctx
+	// allows; state keeps what unlock needs.
+	lock func(ctx context.Context, c *connDriver) error
+	// unlock releases it; failed is set when a migration or version write failed while locked.
+	unlock func(ctx context.Context, c *connDriver, failed bool) error
+	// tableExists selects one boolean: whether Table exists.
+	tableExists string
+	// createTable creates Table (run under the lock, only when tableExists said no).
+	createTable string
+	// selectVersion selects version and dirty from Table's single row.
+	selectVersion string
+	// deleteVersion empties Table; insertVersion inserts (version, dirty).
+	deleteVersion, insertVersion string
+	// versionInLockTx is set when lock opened a transaction that SetVersion must write in
+	// (SQLite); otherwise SetVersion uses a transaction of its own, like golang-migrate.
+	versionInLockTx bool
+}
+
+// connDriver is a golang-migrate database.Driver on one connection borrowed from the caller's
+// pool. Unlike golang-migrate's drivers it never closes the pool: Up returns the connection
+// (release), or discards it when it may still hold a session lock.
+type connDriver struct {
+	ctx  context.Context
+	conn *sql.Conn
+	d    *dialect
+
+	mu     sync.Mutex
+	locked bool
+	failed bool
+	// state is the dialect's lock state: the PostgreSQL lock key, the SQL Server resource,
+	// the SQLite busy_timeout to restore.
+	state any
+}
+
+var _ database.Driver = (*connDriver)(nil)
+
+// Open is not used: Up builds the driver on the caller's pool.
+func (c *connDriver) Open(string) (database.Driver, error) {
+	return nil, errors.New("migrations: open by URL is not supported; call migrations.Up")
+}
+
+// Close does nothing; Up releases the connection when the engine is done.
+func (c *connDriver) Close() error { return nil }
+
+// Lock takes the migration lock and creates the version table if it is missing.
+func (c *connDriver) Lock() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.locked {
+		return database.ErrLocked
+	}
+	if err := c.d.lock(c.ctx, c); err != nil {
+		return fmt.Errorf("take the migration lock: %w", err)
+	}
+	c.locked, c.failed = true, false
+	if err := c.ensureTable(); err != nil {
+		c.failed = true
+		return errors.Join(err, c.unlockLocked(c.ctx))
+	}
+	return nil
+}
+
+func (c *connDriver) ensureTable() error {
+	var exists bool
+	if err := c.conn.QueryRowContext(c.ctx, c.d.tableExists).Scan(&exists); err != nil {
+		return fmt.Errorf("look for %s: %w", Table, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := c.conn.ExecContext(c.ctx, c.d.createTable); err != nil {
+		return fmt.Errorf("create %s: %w", Table, err)
+	}
+	return nil
+}
+
+// Unlock releases the migration lock.
+func (c *connDriver) Unlock() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.locked {
+		return database.ErrNotLocked
+	}
+	return c.unlockLocked(c.ctx)
+}
+
+func (c *connDriver) unlockLocked(ctx context.Context) error {
+	err := c.d.unlock(ctx, c, c.failed)
+	if err == nil {
+		c.locked = false
+	}
+	return err
+}
+
+// Run executes one migration file as one request (several statements).
+func (c *connDriver) Run(migration io.Reader) error {
+	body, err := io.ReadAll(migration)
+	if err != nil {
+		return err
+	}
+	if _, err := c.conn.ExecContext(c.ctx, string(body)); err != nil {
+		c.setFailed()
+		return fmt.Errorf("migration failed: %w", err)
+	}
+	return nil
+}
+
+func (c *connDriver) setFailed() {
+	c.mu.Lock()
+	c.failed = true
+	c.mu.Unlock()
+}
+
+// SetVersion records version and the dirty flag as the table's only row.
+func (c *connDriver) SetVersion(version int, dirty bool) (err error) {
+	defer func() {
+		if err != nil {
+			c.setFailed()
+		}
+	}()
+	write := func(ex interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+	}) error {
+		if _, err := ex.ExecContext(c.ctx, c.d.deleteVersion); err != nil {
+			return fmt.Errorf("set version: %w", err)
+		}
+		// As golang-migrate's drivers: a NilVersion row is kept only when it is dirty.
+		if version >= 0 || (version == database.NilVersion && dirty) {
+			if _, err := ex.ExecContext(c.ctx, c.d.insertVersion, int64(version), dirty); err != nil {
+				return fmt.Errorf("set version: %w", err)
+			}
+		}
+		return nil
+	}
+	if c.d.versionInLockTx {
+		return write(c.conn)
+	}
+	tx, err := c.conn.BeginTx(c.ctx, nil)
+	if err != nil {
+		return fmt.Errorf("set version: %w", err)
+	}
+	if err := write(tx); err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	return tx.Commit()
+}
+
+// Version reads the recorded version; database.NilVersion when none is.
+func (c *connDriver) Version() (int, bool, error) {
+	var v int64
+	var dirty bool
+	switch err := c.conn.QueryRowContext(c.ctx, c.d.selectVersion).Scan(&v, &dirty); {
+	case errors.Is(err, sql.ErrNoRows):
+		return database.NilVersion, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("read %s: %w", Table, err)
+	}
+	return int(v), dirty, nil
+}
+
+// Drop is not supported: this package never drops the table that holds waits.
+func (c *connDriver) Drop() error {
+	return errors.New("migrations: drop is not supported")
+}
+
+// release ends the driver's use of the connection: it unlocks if the engine did not (after a
+// failure), and returns the connection to the pool, or discards it when unlocking failed so
+// that no pooled session keeps a migration lock or an open transaction.
+func (c *connDriver) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var err error
+	if c.locked {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 10*time.Second)
+		err = c.unlockLocked(ctx)
+		cancel()
+	}
+	if c.locked {
+		// driver.ErrBadConn from Raw makes database/sql close the connection.
+		_ = c.conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	return errors.Join(err, c.conn.Close())
+}

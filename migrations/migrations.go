@@ -1,0 +1,185 @@
+// Package migrations holds the process_store schema for each dialect as embedded SQL files
+// (mssql/, postgres/, sqlite/: NNN_name.up.sql, applied in order, never edited once released;
+// later migrations only add) and applies them with golang-migrate's engine.
+//
+// The version is recorded in the table process_store_migrations (Table), not golang-migrate's
+// default schema_migrations, so it cannot collide with a host application's own migrations.
+//
+// golang-migrate's engine and its iofs source are used as they are. Its database drivers are
+// not, and small replacements live in driver_*.go, for two reasons:
+//
+//   - Its pgx/v5, sqlserver and sqlite drivers take a *sql.DB and close it in Close; Up and
+//     Status here work on the caller's pool, which must stay open. (Skipping Close instead
+//     would leak the *sql.Conn they check out of that pool for their lock.) The sqlserver
+//     driver also pulls in github.com/Azure/go-autorest/autorest/adal for managed identities.
+//   - Its sqlite driver's lock is an in-process flag, so two processes migrating one file race:
+//     both run ALTER TABLE ADD COLUMN, one fails and can leave the version marked dirty.
+//
+// The replacements take the same locks as golang-migrate's drivers, with the same statements:
+// PostgreSQL pg_advisory_lock on one session (database/pgx/v5/pgx.go Lock), SQL Server
+// sp_getapplock with @LockOwner = 'Session' and @LockTimeout = -1 (database/sqlserver/
+// sqlserver.go Lock), so concurrent Up calls from many processes wait for each other and the
+// later ones find nothing to do. SQLite has no advisory lock; there the whole Up runs in one
+// BEGIN IMMEDIATE transaction (SQLite's write lock, which other processes wait for through
+// busy_timeout), so a migration and its version commit together or not at all.
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/source"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+
+	"github.com/camunda-waitroom/camunda-waitroom/repo"
+)
+
+// Table is the table that records the applied version and the dirty flag, in golang-migrate's
+// layout (version, dirty).
+const Table = "process_store_migrations"
+
+//go:embed mssql/*.sql postgres/*.sql sqlite/*.sql
+var files embed.FS
+
+// StatusReport describes a database's migration state.
+type StatusReport struct {
+	// Current is the version applied last; 0 when none was.
+	Current uint
+	// Latest is the highest version embedded for the dialect.
+	Latest uint
+	// Dirty is set when a migration started and did not finish (golang-migrate's dirty flag):
+	// Up refuses to run until someone checks the schema and clears it.
+	Dirty bool
+	// Pending lists the file names of the migrations Up would apply, in order.
+	Pending []string
+}
+
+// FS returns the embedded migration files of one dialect ("mssql", "postgres" or "sqlite").
+func FS(driver string) (fs.FS, error) {
+	if _, err := dialectFor(driver); err != nil {
+		return nil, err
+	}
+	return fs.Sub(files, driver)
+}
+
+// Up applies every migration of the dialect that the database has not applied yet. Running it
+// again, or from several processes at once, is safe: each waits for the migration lock and
+// the later ones find nothing to do. db stays open; Up borrows one connection for the lock.
+func Up(ctx context.Context, db *sql.DB, driver string) (err error) {
+	d, err := dialectFor(driver)
+	if err != nil {
+		return err
+	}
+	src, err := iofs.New(files, driver)
+	if err != nil {
+		return fmt.Errorf("migrations: read embedded %s files: %w", driver, err)
+	}
+	defer src.Close()
+
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrations: %s: get a connection: %w", driver, err)
+	}
+	drv := &connDriver{ctx: ctx, conn: conn, d: d}
+	defer func() {
+		if rerr := drv.release(); rerr != nil && err == nil {
+			err = fmt.Errorf("migrations: %s: release the migration connection: %w", driver, rerr)
+		}
+	}()
+
+	m, err := migrate.NewWithInstance("iofs", src, driver, drv)
+	if err != nil {
+		return fmt.Errorf("migrations: %s: %w", driver, err)
+	}
+	// The engine's lock timeout would return while the Lock call goes on in the background and
+	// may still take the lock; let ctx bound the wait instead (Lock passes it to the database).
+	m.LockTimeout = time.Duration(math.MaxInt64)
+	switch err := m.Up(); {
+	case err == nil, errors.Is(err, migrate.ErrNoChange):
+		return nil
+	default:
+		var dirty migrate.ErrDirty
+		if errors.As(err, &dirty) {
+			return fmt.Errorf("migrations: %s: version %d is marked dirty in %s: a migration failed partway; check the schema against %s/%03d_*.up.sql, finish or undo it by hand, then set dirty to false: %w",
+				driver, dirty.Version, Table, driver, dirty.Version, err)
+		}
+		return fmt.Errorf("migrations: %s: up: %w", driver, err)
+	}
+}
+
+// Status reports the applied and the latest version and the pending migrations, without
+// taking the migration lock.
+func Status(ctx context.Context, db *sql.DB, driver string) (StatusReport, error) {
+	d, err := dialectFor(driver)
+	if err != nil {
+		return StatusReport{}, err
+	}
+	all, err := list(driver)
+	if err != nil {
+		return StatusReport{}, err
+	}
+	var rep StatusReport
+	if len(all) > 0 {
+		rep.Latest = all[len(all)-1].Version
+	}
+	var exists bool
+	if err := db.QueryRowContext(ctx, d.tableExists).Scan(&exists); err != nil {
+		return StatusReport{}, fmt.Errorf("migrations: %s: look for %s: %w", driver, Table, err)
+	}
+	if exists {
+		var v int64
+		switch err := db.QueryRowContext(ctx, d.selectVersion).Scan(&v, &rep.Dirty); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return StatusReport{}, fmt.Errorf("migrations: %s: read %s: %w", driver, Table, err)
+		case v > 0:
+			rep.Current = uint(v)
+		}
+	}
+	for _, m := range all {
+		if m.Version > rep.Current {
+			rep.Pending = append(rep.Pending, m.Raw)
+		}
+	}
+	return rep, nil
+}
+
+// list returns the dialect's up migrations in version order.
+func list(driver string) ([]*source.Migration, error) {
+	entries, err := fs.ReadDir(files, driver)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: read embedded %s files: %w", driver, err)
+	}
+	var out []*source.Migration
+	for _, e := range entries {
+		m, err := source.Parse(e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("migrations: %s/%s: %w", driver, e.Name(), err)
+		}
+		if m.Direction == source.Up {
+			out = append(out, m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+func dialectFor(driver string) (*dialect, error) {
+	switch driver {
+	case repo.DriverPostgres:
+		return postgresDialect, nil
+	case repo.DriverMSSQL:
+		return mssqlDialect, nil
+	case repo.DriverSQLite:
+		return sqliteDialect, nil
+	}
+	return nil, fmt.Errorf("migrations: unknown driver %q: use one of %v", driver, repo.Drivers)
+}
