@@ -81,6 +81,7 @@ type options struct {
 	transport  http.RoundTripper
 	clock      Clock
 	metrics    Metrics
+	abortPolls bool
 }
 
 // WithHTTPClient makes the runtime use hc as is (its timeout must exceed the long poll).
@@ -92,6 +93,11 @@ func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.tr
 
 // WithClock replaces the wall clock.
 func WithClock(c Clock) Option { return func(o *options) { o.clock = c } }
+
+// AbortPolls makes Run abort a long poll in flight as soon as its context is cancelled, for a
+// faster stop. The engine keeps the aborted request queued until its asyncResponseTimeout and
+// may lock new tasks for this stopped worker meanwhile; they wait out their lock duration.
+func AbortPolls() Option { return func(o *options) { o.abortPolls = true } }
 
 // WithMetrics sends the runtime's events to m.
 func WithMetrics(m Metrics) Option { return func(o *options) { o.metrics = m } }
@@ -111,7 +117,8 @@ type Runtime struct {
 	groups  []*group
 	subs    map[string]*sub
 
-	started atomic.Bool
+	started    atomic.Bool
+	abortPolls bool
 
 	readyMu  sync.Mutex
 	readyErr error
@@ -176,7 +183,7 @@ func New(cfg config.Camunda, subs []config.Topic, reg *Registry, deps Deps, log 
 	}
 	r := &Runtime{
 		cfg: cfg, log: log.Named("topics").With(zap.String("worker_id", cfg.WorkerID)),
-		metrics: o.metrics, clock: o.clock, subs: map[string]*sub{},
+		metrics: o.metrics, clock: o.clock, subs: map[string]*sub{}, abortPolls: o.abortPolls,
 		readyErr: fmt.Errorf("%w: no poll yet", ErrNotReady),
 		running:  map[string]string{},
 	}
@@ -232,11 +239,21 @@ func (r *Runtime) setReady(err error) {
 	r.readyMu.Unlock()
 }
 
-// Run polls and works tasks until ctx is cancelled, then shuts down in stages: the long polls
-// are aborted at once; running handlers get cfg.ShutdownTimeout to finish and report, after
-// which their contexts are cancelled and their tasks unlocked; tasks this worker still holds
-// without a running handler (fetched but never started) are unlocked. It returns nil after a
-// clean stop; Run may be called once.
+// Run polls and works tasks until ctx is cancelled, then shuts down in stages, all within
+// cfg.ShutdownTimeout:
+//
+//  1. No new poll starts. A long poll in flight is left to finish (see below; AbortPolls
+//     aborts it at once instead) and the tasks it brings are unlocked, not started.
+//  2. Tasks the engine shows locked by this worker without a running handler are unlocked.
+//  3. Running handlers finish and report. When the timeout runs out, their contexts are
+//     cancelled and their tasks unlocked (no retry is spent).
+//
+// Why not abort the long poll at once: the engine does not notice a client that went away
+// from a pending long poll. The request stays queued until its asyncResponseTimeout and locks
+// new tasks for this (stopped) worker, where they sit until their lock expires. Waiting
+// for the answer costs at most asyncResponseTimeout, and every task it brings is handed back.
+//
+// Run returns nil after a clean stop; it may be called once.
 func (r *Runtime) Run(ctx context.Context) error {
 	if !r.started.CompareAndSwap(false, true) {
 		return errors.New("topics: Run called twice")
@@ -244,9 +261,15 @@ func (r *Runtime) Run(ctx context.Context) error {
 	detached := context.WithoutCancel(ctx)
 	handlerBase, cancelHandlers := context.WithCancel(detached)
 	reportBase, cancelReports := context.WithCancel(detached)
+	pollCtx, cancelPolls := context.WithCancel(detached)
 	defer cancelHandlers()
 	defer cancelReports()
+	defer cancelPolls()
 	r.handlerBase, r.reportBase = handlerBase, reportBase
+	if r.abortPolls {
+		stop := context.AfterFunc(ctx, cancelPolls)
+		defer stop()
+	}
 
 	r.log.Info("external-task worker starting", zap.Int("topics", len(r.subs)), zap.Int("polls", len(r.groups)))
 	if len(r.groups) == 0 {
@@ -257,33 +280,55 @@ func (r *Runtime) Run(ctx context.Context) error {
 		pollers.Add(1)
 		go func() {
 			defer pollers.Done()
-			r.pollLoop(ctx, g)
+			r.pollLoop(ctx, pollCtx, g)
 		}()
 	}
-	<-ctx.Done()
-	pollers.Wait()
-	r.setReady(fmt.Errorf("%w: stopping", ErrNotReady))
+	pollersDone := make(chan struct{})
+	go func() { pollers.Wait(); close(pollersDone) }()
 
-	done := make(chan struct{})
-	go func() { r.handlers.Wait(); close(done) }()
+	<-ctx.Done()
+	r.setReady(fmt.Errorf("%w: stopping", ErrNotReady))
+	timeout := r.clock.After(r.cfg.ShutdownTimeout)
+	timedOut := false
+	select {
+	case <-pollersDone:
+	case <-timeout:
+		timedOut = true
+		cancelPolls()
+		<-pollersDone
+	}
+	cancelPolls()
+
+	// Pollers are done: no handler starts any more, so waiting on the group is safe now.
+	handlersDone := make(chan struct{})
+	go func() { r.handlers.Wait(); close(handlersDone) }()
 
 	sweepCtx, cancelSweep := context.WithTimeout(detached, r.eng.reqTO)
 	r.unlockOrphans(sweepCtx)
 	cancelSweep()
 
-	select {
-	case <-done:
-	case <-r.clock.After(r.cfg.ShutdownTimeout):
-		r.runningMu.Lock()
-		n := len(r.running)
-		r.runningMu.Unlock()
-		r.log.Warn("shutdown timeout: cancelling running handlers", zap.Int("handlers", n), zap.Duration("timeout", r.cfg.ShutdownTimeout))
-		cancelHandlers()
+	if !timedOut {
 		select {
-		case <-done:
-		case <-r.clock.After(r.eng.reqTO + time.Second):
-			cancelReports()
-			<-done
+		case <-handlersDone:
+		case <-timeout:
+			timedOut = true
+		}
+	}
+	if timedOut {
+		select {
+		case <-handlersDone:
+		default:
+			r.runningMu.Lock()
+			n := len(r.running)
+			r.runningMu.Unlock()
+			r.log.Warn("shutdown timeout: cancelling running handlers", zap.Int("handlers", n), zap.Duration("timeout", r.cfg.ShutdownTimeout))
+			cancelHandlers()
+			select {
+			case <-handlersDone:
+			case <-r.clock.After(r.eng.reqTO + time.Second):
+				cancelReports()
+				<-handlersDone
+			}
 		}
 	}
 	r.setReady(fmt.Errorf("%w: stopped", ErrNotReady))
@@ -388,8 +433,9 @@ func (g *group) release(s *sub, n int) {
 	}
 }
 
-// pollLoop is one group's fetch-and-lock loop.
-func (r *Runtime) pollLoop(ctx context.Context, g *group) {
+// pollLoop is one group's fetch-and-lock loop. ctx stops it from starting polls; pollCtx
+// carries the requests (cancelled later than ctx unless AbortPolls).
+func (r *Runtime) pollLoop(ctx, pollCtx context.Context, g *group) {
 	bo := &backoff.ExponentialBackOff{
 		InitialInterval: r.cfg.PollBackoff.Initial, RandomizationFactor: 0.2, Multiplier: 2,
 		MaxInterval: r.cfg.PollBackoff.Max,
@@ -436,12 +482,12 @@ func (r *Runtime) pollLoop(ctx context.Context, g *group) {
 			}
 			continue
 		}
-		locked, err := r.eng.fetchAndLock(ctx, req)
+		locked, err := r.eng.fetchAndLock(pollCtx, req)
 		if err != nil {
 			for s, n := range reserved {
 				g.release(s, n)
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || pollCtx.Err() != nil {
 				return
 			}
 			healthy = false
@@ -516,6 +562,16 @@ func (r *Runtime) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// redactURL hides a password in the engine URL's user info (auth belongs in camunda.auth, but
+// a URL may still carry one).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable camunda.url)"
+	}
+	return u.Redacted()
+}
+
 // streak collapses identical consecutive poll errors into one log line.
 type streak struct {
 	last  string
@@ -525,7 +581,7 @@ type streak struct {
 
 func (r *Runtime) pollFailed(log *zap.Logger, st *streak, err error) {
 	r.metrics.FetchError()
-	r.setReady(fmt.Errorf("%w: engine at %s: %v", ErrNotReady, r.cfg.URL, err))
+	r.setReady(fmt.Errorf("%w: engine at %s: %v", ErrNotReady, redactURL(r.cfg.URL), err))
 	msg := err.Error()
 	if st.count == 0 {
 		st.since = r.clock.Now()
