@@ -262,7 +262,7 @@ func (e *Engine) waitReady(ctx context.Context, deadline time.Time, p *process) 
 }
 
 func (e *Engine) ping(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.BaseURL+"/engine", nil)
 	if err != nil {
