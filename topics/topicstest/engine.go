@@ -1,74 +1,62 @@
-// Package topicstest runs tests of external-task workers against a real Camunda 7.24 engine:
-// it starts the development engine (dev/camunda, built by `dev/camunda/engine.sh build`) on
-// a free port, or uses WAITROOM_TEST_CAMUNDA_URL, and offers the few REST calls tests need
-// (deploy, start an instance, inspect external tasks, incidents and history).
+// Package topicstest runs tests of external-task workers against a real Camunda 7.24 engine
+// started by internal/enginetest (dev/camunda, or WAITROOM_TEST_CAMUNDA_URL), with
+// test-failing wrappers of the few REST calls worker tests need (deploy, start an instance,
+// inspect external tasks, incidents and history) and a one-task BPMN model per test.
 //
-// It is a stop-gap until internal/enginetest lands; tests use it from TestMain:
+// One engine per test package, from TestMain:
 //
+//	var engine *topicstest.Engine
 //	func TestMain(m *testing.M) { os.Exit(topicstest.Main(m, &engine)) }
 package topicstest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/camunda-waitroom/camunda-waitroom/internal/enginetest"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 )
 
-// EnvURL names an engine to use instead of starting one (tests must then not Restart it).
-const EnvURL = "WAITROOM_TEST_CAMUNDA_URL"
-
-// ErrNoEngine: neither WAITROOM_TEST_CAMUNDA_URL nor the harness jar is available.
-var ErrNoEngine = errors.New("no Camunda engine: set " + EnvURL + " or build the harness with dev/camunda/engine.sh build")
-
 // Engine is a running engine.
 type Engine struct {
+	*enginetest.Engine
 	// URL is the REST root, e.g. http://127.0.0.1:41234/engine-rest.
 	URL string
-	// External is true when the engine came from WAITROOM_TEST_CAMUNDA_URL (no Stop/Restart).
+	// External is true when the engine came from WAITROOM_TEST_CAMUNDA_URL (no Kill/Restart).
 	External bool
-
-	port   int
-	jar    string
-	args   []string
-	cmd    *exec.Cmd
-	waitCh chan struct{}
-	logf   *os.File
-	hc     *http.Client
 }
 
-// Main starts an engine (or finds WAITROOM_TEST_CAMUNDA_URL), stores it in *e, runs the tests
-// and stops it. Without an engine the package's tests are skipped, except with CI=true where
-// a missing engine fails them.
+// Main starts an engine (or attaches to WAITROOM_TEST_CAMUNDA_URL), stores it in *e, runs
+// the tests and stops it. Without the engine jar the tests that Need it are skipped, except
+// with CI=true where a missing jar fails the package.
 func Main(m *testing.M, e **Engine) int {
-	eng, err := Start()
+	ctx, cancel := context.WithTimeout(context.Background(), enginetest.DefaultStartTimeout+10*time.Second)
+	eng, err := enginetest.Start(ctx, enginetest.Options{})
+	cancel()
 	if err != nil {
-		if errors.Is(err, ErrNoEngine) && os.Getenv("CI") != "true" {
-			fmt.Fprintln(os.Stderr, "topicstest: skipping engine tests:", err)
-			return m.Run() // tests needing the engine skip via Need
+		if errors.Is(err, enginetest.ErrJarMissing) && os.Getenv("CI") != "true" {
+			fmt.Fprintln(os.Stderr, "topicstest: engine tests skipped:", err)
+			return m.Run()
 		}
 		fmt.Fprintln(os.Stderr, "topicstest:", err)
 		return 1
 	}
-	*e = eng
+	*e = &Engine{Engine: eng, URL: eng.BaseURL, External: eng.External()}
 	code := m.Run()
-	eng.Stop()
+	if code != 0 && !eng.External() {
+		fmt.Fprintf(os.Stderr, "Camunda engine log (%s), last lines:\n%s\n", eng.LogPath(), eng.LogTail(40))
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = eng.Stop(stopCtx)
 	return code
 }
 
@@ -76,196 +64,40 @@ func Main(m *testing.M, e **Engine) int {
 func Need(t testing.TB, e *Engine) *Engine {
 	t.Helper()
 	if e == nil {
-		t.Skip(ErrNoEngine.Error())
+		t.Skip(enginetest.ErrJarMissing.Error())
 	}
 	return e
 }
 
-// Start returns the engine named by WAITROOM_TEST_CAMUNDA_URL or starts the harness jar on a
-// free port and waits until its REST API answers.
-func Start() (*Engine, error) {
-	hc := &http.Client{Timeout: 30 * time.Second}
-	if u := os.Getenv(EnvURL); u != "" {
-		return &Engine{URL: strings.TrimRight(u, "/"), External: true, hc: hc}, nil
-	}
-	root, err := moduleRoot()
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(root, "dev", "camunda", "target")
-	jar := filepath.Join(dir, "camunda-dev.jar")
-	if _, err := os.Stat(jar); err != nil {
-		return nil, fmt.Errorf("%w (%s missing)", ErrNoEngine, jar)
-	}
-	args := []string{"-XX:+UseSerialGC", "-Xss512k", "-XX:TieredStopAtLevel=1"}
-	// The extracted layout with its CDS archive starts faster (see dev/camunda/engine.sh).
-	xjar := filepath.Join(dir, "camunda-dev", "camunda-dev.jar")
-	if st, err := os.Stat(xjar); err == nil {
-		if js, err := os.Stat(jar); err == nil && !st.ModTime().Before(js.ModTime()) {
-			jar = xjar
-			if jsa := filepath.Join(dir, "camunda-dev", "camunda-dev.jsa"); fileExists(jsa) {
-				args = append(args, "-XX:SharedArchiveFile="+jsa, "-Xshare:auto")
-			}
-		}
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	e := &Engine{port: port, jar: jar, args: args, hc: hc,
-		URL: fmt.Sprintf("http://127.0.0.1:%d/engine-rest", port)}
-	if err := e.start(); err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
-func (e *Engine) start() error {
-	logf, err := os.CreateTemp("", fmt.Sprintf("camunda-test-%d-*.log", e.port))
-	if err != nil {
-		return err
-	}
-	args := append(append([]string{}, e.args...), "-jar", e.jar, "--server.port="+strconv.Itoa(e.port))
-	cmd := exec.Command("java", args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start engine: %w", err)
-	}
-	e.cmd, e.logf = cmd, logf
-	e.waitCh = make(chan struct{})
-	go func(ch chan struct{}) { _ = cmd.Wait(); close(ch) }(e.waitCh)
-	deadline := time.Now().Add(4 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case <-e.waitCh:
-			return fmt.Errorf("engine exited during start-up; log: %s", logf.Name())
-		default:
-		}
-		if e.ping() == nil {
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond) // polling the start-up, not synchronising tests
-	}
-	e.kill()
-	return fmt.Errorf("engine did not answer within 4m; log: %s", logf.Name())
-}
-
-func (e *Engine) ping() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return e.call(ctx, http.MethodGet, "/engine", nil, nil)
-}
-
-func (e *Engine) kill() {
-	if e.cmd == nil {
-		return
-	}
-	_ = e.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-e.waitCh:
-	case <-time.After(20 * time.Second):
-		_ = e.cmd.Process.Kill()
-		<-e.waitCh
-	}
-	e.cmd = nil
-	if e.logf != nil {
-		e.logf.Close()
-		if os.Getenv("KEEP_ENGINE_LOG") == "" {
-			os.Remove(e.logf.Name())
-		}
-	}
-}
-
-// Stop stops a started engine (its in-memory database is lost).
-func (e *Engine) Stop() {
-	if !e.External {
-		e.kill()
-	}
-	e.hc.CloseIdleConnections()
-}
-
-// Restart stops the engine and starts it again on the same port: an outage under the
-// worker. The database is in memory, so deployments and instances are gone afterwards.
-func (e *Engine) Restart(t testing.TB) {
-	t.Helper()
-	if e.External {
-		t.Skip("cannot restart an engine from " + EnvURL)
-	}
-	e.kill()
-	if err := e.start(); err != nil {
-		t.Fatalf("restart engine: %v", err)
-	}
-}
-
-// Kill stops the engine without starting it again (call StartAgain later).
+// Kill stops the engine at once (a crash, as the worker sees it); StartAgain brings it back
+// on the same port with an empty database.
 func (e *Engine) Kill(t testing.TB) {
 	t.Helper()
 	if e.External {
-		t.Skip("cannot stop an engine from " + EnvURL)
+		t.Skip("cannot stop an engine from " + enginetest.EnvURL)
 	}
-	e.kill()
+	e.Engine.Kill()
 }
 
 // StartAgain starts the engine stopped by Kill on the same port.
 func (e *Engine) StartAgain(t testing.TB) {
 	t.Helper()
-	if err := e.start(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), enginetest.DefaultStartTimeout)
+	defer cancel()
+	if err := e.Engine.StartAgain(ctx); err != nil {
 		t.Fatalf("start engine again: %v", err)
 	}
 }
 
 func (e *Engine) call(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, e.URL+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := e.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, data)
-	}
-	if out != nil && len(data) > 0 {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	return e.Do(ctx, method, path, in, out)
 }
 
 // Deploy deploys one BPMN resource.
 func (e *Engine) Deploy(t testing.TB, name string, bpmn []byte) {
 	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	_ = mw.WriteField("deployment-name", name)
-	w, _ := mw.CreateFormFile(name, name)
-	_, _ = w.Write(bpmn)
-	_ = mw.Close()
-	req, _ := http.NewRequest(http.MethodPost, e.URL+"/deployment/create", &buf)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := e.hc.Do(req)
-	if err != nil {
+	if _, err := e.Engine.Deploy(context.Background(), name, map[string][]byte{name: bpmn}); err != nil {
 		t.Fatalf("deploy %s: %v", name, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("deploy %s: %d %s", name, resp.StatusCode, b)
 	}
 }
 
@@ -309,13 +141,17 @@ func (e *Engine) ExternalTasks(t testing.TB, query url.Values) []ExternalTask {
 // ErrorDetails returns a task's error details.
 func (e *Engine) ErrorDetails(t testing.TB, taskID string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, e.URL+"/external-task/"+taskID+"/errorDetails", nil)
-	resp, err := e.hc.Do(req)
+	// text/plain, so not through Do (which decodes JSON).
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := hc.Get(e.URL + "/external-task/" + url.PathEscape(taskID) + "/errorDetails")
 	if err != nil {
 		t.Fatalf("error details: %v", err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("error details: %d %s", resp.StatusCode, b)
+	}
 	return string(b)
 }
 
@@ -394,32 +230,4 @@ func OneTaskProcess(key, topic string) []byte {
     <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end" />
   </bpmn:process>
 </bpmn:definitions>`, key, topic))
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if fileExists(filepath.Join(dir, "go.mod")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("%w: no go.mod above the working directory", ErrNoEngine)
-		}
-		dir = parent
-	}
-}
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
