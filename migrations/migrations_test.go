@@ -39,6 +39,18 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if dsn := os.Getenv(helperPGEnv); dsn != "" {
+		db, err := sql.Open("pgx", dsn)
+		if err == nil {
+			err = migrations.Up(context.Background(), db, repo.DriverPostgres)
+			db.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
 }
 
