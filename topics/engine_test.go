@@ -394,6 +394,82 @@ func TestStopLeavesNoGhostPoll(t *testing.T) {
 	waitEnded(t, []string{id}, 5*time.Second)
 }
 
+// steal unlocks a task and locks it for another worker, as if our lock had expired and
+// another replica fetched it.
+func steal(t *testing.T, topic, taskID string) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, engine.Do(ctx, "POST", "/external-task/"+taskID+"/unlock", nil, nil))
+	var got []struct {
+		ID string `json:"id"`
+	}
+	require.NoError(t, engine.Do(ctx, "POST", "/external-task/fetchAndLock", map[string]any{
+		"workerId": "thief", "maxTasks": 1,
+		"topics": []map[string]any{{"topicName": topic, "lockDuration": 60000}},
+	}, &got))
+	require.Len(t, got, 1)
+	require.Equal(t, taskID, got[0].ID)
+}
+
+// TestLockLost: another worker holds the task now. An extension answered 400 cancels the
+// handler's context with ErrLockLost; a completion answered 400 is dropped. Neither is
+// retried or counted as a success.
+func TestLockLost(t *testing.T) {
+	topicstest.Need(t, engine)
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		lock time.Duration
+	}{
+		{"extension refused", 2 * time.Second},    // extension after 1s hits the thief's lock
+		{"completion refused", 20 * time.Second}, // no extension before the handler returns
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			key, topic := deploy(t)
+			id := engine.StartProcess(t, key, nil)
+			sub := topicConfig(topic)
+			sub.LockDuration = tc.lock
+			sub.MaxTasks, sub.MaxParallel = 1, 1 // no poll of ours while the handler runs
+			started := make(chan string, 1)
+			release := make(chan struct{})
+			var cause atomic.Value
+			w := startWorker(t, camundaConfig(key+"-w"), []config.Topic{sub}, map[string]topics.Handler{
+				topic: topics.HandlerFunc(func(ctx context.Context, task *topics.Task) (topics.Complete, error) {
+					started <- task.ID
+					select {
+					case <-ctx.Done():
+						cause.Store(context.Cause(ctx))
+						return topics.Complete{}, ctx.Err()
+					case <-release:
+						return topics.Complete{}, nil
+					}
+				}),
+			})
+			var taskID string
+			select {
+			case taskID = <-started:
+			case <-time.After(20 * time.Second):
+				t.Fatal("handler did not start")
+			}
+			steal(t, topic, taskID)
+			if tc.lock < 10*time.Second {
+				topicstest.Eventually(t, 10*time.Second, func() bool { return cause.Load() != nil }, "handler context not cancelled")
+				assert.ErrorIs(t, cause.Load().(error), topics.ErrLockLost)
+			} else {
+				close(release)
+			}
+			topicstest.Eventually(t, 10*time.Second, func() bool { return w.m.lockLost.Load() == 1 }, "lock loss not counted")
+			assert.Zero(t, w.m.completed.Load()+w.m.failed.Load())
+			tasks := engine.ExternalTasks(t, url.Values{"processInstanceId": {id}})
+			require.Len(t, tasks, 1)
+			require.NotNil(t, tasks[0].WorkerID)
+			assert.Equal(t, "thief", *tasks[0].WorkerID, "the thief's lock stands")
+			assert.Nil(t, tasks[0].Retries, "no failure was reported")
+		})
+	}
+}
+
 func TestReadyAndUnknownHandler(t *testing.T) {
 	topicstest.Need(t, engine)
 	t.Parallel()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -301,4 +302,51 @@ func TestNewHTTPClientTimeout(t *testing.T) {
 	hc, err = newHTTPClient(config.Camunda{TLS: config.TLS{InsecureSkipVerify: true}}, nil)
 	require.NoError(t, err)
 	assert.True(t, hc.Transport.(*http.Transport).TLSClientConfig.InsecureSkipVerify)
+}
+
+func TestAuthHeader(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		auth config.CamundaAuth
+		want string
+	}{
+		{"none", config.CamundaAuth{}, ""},
+		{"basic", config.CamundaAuth{Username: "demo", Password: "s3cret"}, "Basic ZGVtbzpzM2NyZXQ="},
+		{"bearer", config.CamundaAuth{Token: "tok"}, "Bearer tok"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := make(chan string, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got <- r.Header.Get("Authorization")
+				w.WriteHeader(http.StatusNoContent)
+			}))
+			defer srv.Close()
+			cfg := config.Camunda{URL: srv.URL, WorkerID: "w", Auth: tc.auth, RequestTimeout: time.Second, AsyncResponseTimeout: time.Second}
+			hc, err := newHTTPClient(cfg, nil)
+			require.NoError(t, err)
+			defer hc.CloseIdleConnections()
+			require.NoError(t, newEngine(cfg, hc).unlock(context.Background(), "t1"))
+			assert.Equal(t, tc.want, <-got)
+		})
+	}
+}
+
+func TestEngineErrorKeepsMessage(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"type":"RestException","message":"External task with id t1 does not exist"}`))
+	}))
+	defer srv.Close()
+	cfg := config.Camunda{URL: srv.URL + "/", WorkerID: "w", RequestTimeout: time.Second, AsyncResponseTimeout: time.Second}
+	hc, err := newHTTPClient(cfg, nil)
+	require.NoError(t, err)
+	defer hc.CloseIdleConnections()
+	err = newEngine(cfg, hc).complete(context.Background(), "t1", Complete{})
+	require.ErrorIs(t, err, ErrTaskGone)
+	assert.Contains(t, err.Error(), "External task with id t1 does not exist")
+	assert.Contains(t, err.Error(), "RestException")
 }
