@@ -1,0 +1,69 @@
+package processes_test
+
+import (
+	"encoding/xml"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/processes"
+	"github.com/camunda-waitroom/camunda-waitroom/topics"
+	"github.com/camunda-waitroom/camunda-waitroom/topics/result"
+)
+
+// TestModels checks every embedded model: well-formed XML, a .bpmn name, and
+// camunda:historyTimeToLive on each process (7.24 refuses or warns without it).
+func TestModels(t *testing.T) {
+	t.Parallel()
+	models := processes.Models()
+	require.NotEmpty(t, models)
+	for _, m := range models {
+		assert.True(t, strings.HasSuffix(m.Name, ".bpmn"), m.Name)
+		var doc struct {
+			Processes []struct {
+				ID  string `xml:"id,attr"`
+				TTL string `xml:"http://camunda.org/schema/1.0/bpmn historyTimeToLive,attr"`
+			} `xml:"process"`
+		}
+		require.NoError(t, xml.Unmarshal(m.Data, &doc), m.Name)
+		require.NotEmpty(t, doc.Processes, m.Name)
+		for _, p := range doc.Processes {
+			assert.NotEmpty(t, p.TTL, "process %s in %s has no camunda:historyTimeToLive", p.ID, m.Name)
+		}
+	}
+}
+
+// TestRegisterAll: config.yaml's topics resolve to registered handlers.
+func TestRegisterAll(t *testing.T) {
+	t.Parallel()
+	reg := topics.NewRegistry()
+	processes.RegisterAll(reg)
+	names := reg.Names()
+	assert.Contains(t, names, result.Name)
+	assert.Contains(t, names, "onboard-user/create-account")
+	assert.Contains(t, names, "onboard-user/prepare-response")
+
+	// Without a store the result handlers refuse to start, naming the topic.
+	_, err := topics.New(config.Camunda{URL: "http://127.0.0.1:1/engine-rest", WorkerID: "w"},
+		[]config.Topic{{Name: "onboard-user/prepare-response", Handler: "onboard-user/prepare-response"}},
+		reg, topics.Deps{}, nil)
+	assert.ErrorContains(t, err, `"onboard-user/prepare-response"`)
+	assert.ErrorContains(t, err, "Finisher is nil")
+}
+
+// TestShippedConfigResolves: every topic of the shipped config.yaml names a registered
+// handler and builds with a store.
+func TestShippedConfigResolves(t *testing.T) {
+	t.Parallel()
+	cfg, _, err := config.Load("", func(string) string { return "" })
+	require.NoError(t, err)
+	reg := topics.NewRegistry()
+	processes.RegisterAll(reg)
+	_, err = topics.New(cfg.Camunda, cfg.Topics, reg, topics.Deps{Finisher: nopFinisher{}}, nil)
+	require.NoError(t, err)
+}
+
+type nopFinisher struct{ topics.Finisher }
