@@ -421,7 +421,7 @@ func TestLockLost(t *testing.T) {
 		name string
 		lock time.Duration
 	}{
-		{"extension refused", 2 * time.Second},    // extension after 1s hits the thief's lock
+		{"extension refused", 2 * time.Second},   // extension after 1s hits the thief's lock
 		{"completion refused", 20 * time.Second}, // no extension before the handler returns
 	} {
 		t.Run(tc.name, func(t *testing.T) {
