@@ -13,10 +13,14 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,6 +38,9 @@ import (
 var engine *topicstest.Engine
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(helperWorker())
+	}
 	code := topicstest.Main(m, &engine)
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -516,4 +523,111 @@ func TestEngineRestart(t *testing.T) {
 	waitEnded(t, []string{engine.StartProcess(t, key, nil)}, 30*time.Second)
 	assert.Equal(t, int64(2), handled.Load())
 	assert.Positive(t, w.m.fetchErrors.Load())
+}
+
+// helperEnv makes the test binary a worker process (see helperWorker): WAITROOM_TEST_WORKER=
+// "engineURL|workerID|topic|outputFile".
+const helperEnv = "WAITROOM_TEST_WORKER"
+
+// helperWorker runs a Runtime in this OS process until SIGTERM, appending each task id it
+// handles to the output file.
+func helperWorker() int {
+	parts := strings.Split(os.Getenv(helperEnv), "|")
+	if len(parts) != 4 {
+		fmt.Fprintln(os.Stderr, "bad", helperEnv)
+		return 2
+	}
+	out, err := os.OpenFile(parts[3], os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer out.Close()
+	var mu sync.Mutex
+	cam := config.Camunda{URL: parts[0], WorkerID: parts[1], AsyncResponseTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second,
+		PollBackoff: config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}, ShutdownTimeout: 5 * time.Second, LockExtensionFraction: 0.5}
+	sub := config.Topic{Name: parts[2], Handler: "h", LockDuration: 10 * time.Second, MaxTasks: 2, MaxParallel: 2, Retries: 3,
+		RetryBackoff: config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}}
+	reg := topics.NewRegistry()
+	reg.Register("h", func(config.Topic, topics.Deps) (topics.Handler, error) {
+		return topics.HandlerFunc(func(ctx context.Context, task *topics.Task) (topics.Complete, error) {
+			select {
+			case <-time.After(30 * time.Millisecond): // the work
+			case <-ctx.Done():
+				return topics.Complete{}, ctx.Err()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			_, err := fmt.Fprintln(out, task.ID)
+			return topics.Complete{}, err
+		}), nil
+	})
+	rt, err := topics.New(cam, []config.Topic{sub}, reg, topics.Deps{}, zap.NewNop())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if err := rt.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// TestTwoWorkerProcesses: two OS processes share a topic; every task is handled exactly
+// once, both take some, and after SIGTERM neither leaves a task locked.
+func TestTwoWorkerProcesses(t *testing.T) {
+	topicstest.Need(t, engine)
+	t.Parallel()
+	key, topic := deploy(t)
+	dir := t.TempDir()
+	var procs []*exec.Cmd
+	var files, workers []string
+	for i := range 2 {
+		file := filepath.Join(dir, fmt.Sprintf("w%d.txt", i))
+		wid := fmt.Sprintf("%s-proc%d", key, i)
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), helperEnv+"="+strings.Join([]string{engine.URL, wid, topic, file}, "|"))
+		cmd.Stderr = os.Stderr
+		require.NoError(t, cmd.Start())
+		procs, files, workers = append(procs, cmd), append(files, file), append(workers, wid)
+	}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			_ = p.Process.Kill()
+			_ = p.Wait()
+		}
+	})
+	const n = 40
+	var ids []string
+	for range n {
+		ids = append(ids, engine.StartProcess(t, key, nil))
+	}
+	waitEnded(t, ids, 60*time.Second)
+
+	for _, p := range procs {
+		require.NoError(t, p.Process.Signal(syscall.SIGTERM))
+	}
+	for i, p := range procs {
+		assert.NoError(t, p.Wait(), "worker process %d exit", i)
+	}
+	seen := map[string]int{}
+	for i, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		lines := strings.Fields(string(data))
+		assert.NotEmpty(t, lines, "worker process %d handled no task", i)
+		for _, id := range lines {
+			seen[id]++
+		}
+	}
+	assert.Len(t, seen, n)
+	for id, c := range seen {
+		assert.Equal(t, 1, c, "task %s handled %d times", id, c)
+	}
+	for _, wid := range workers {
+		assert.Empty(t, engine.ExternalTasks(t, url.Values{"workerId": {wid}, "locked": {"true"}}), "locked by %s", wid)
+	}
 }
