@@ -1,0 +1,85 @@
+// Package stores opens the repo.Store for Options.Driver. It lives apart from package repo
+// because it imports every dialect package, and they import repo.
+package stores
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/camunda-waitroom/camunda-waitroom/migrations"
+	"github.com/camunda-waitroom/camunda-waitroom/repo"
+	"github.com/camunda-waitroom/camunda-waitroom/repo/mssql"
+	"github.com/camunda-waitroom/camunda-waitroom/repo/postgres"
+	"github.com/camunda-waitroom/camunda-waitroom/repo/sqlite"
+)
+
+// Open validates opts, opens a pool for opts.Driver on opts.DSN, applies the migrations when
+// opts.Migrate is set, and returns the store, which owns the pool (Close closes it).
+//
+// DSN forms: sqlite a file path or "file:/path/waitroom.db" URI (the store adds WAL,
+// busy_timeout and _txlock=immediate unless the DSN sets them); postgres
+// "postgres://user:pass@host:5432/db?sslmode=verify-full" or "host=... dbname=..." (the
+// table is found through search_path); mssql
+// "sqlserver://user:pass@host:1433?database=db&encrypt=true".
+func Open(ctx context.Context, opts repo.Options) (repo.Store, error) {
+	opts = opts.WithDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	db, err := OpenDB(opts.Driver, opts.DSN)
+	if err != nil {
+		return nil, err
+	}
+	st, err := newStore(ctx, db, opts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// OpenDB opens a pool for driver on dsn with the settings its store needs, for callers that
+// want the pool first (to run migrations.Up or migrations.Status themselves).
+func OpenDB(driver, dsn string) (*sql.DB, error) {
+	switch driver {
+	case repo.DriverSQLite:
+		return sqlite.OpenDB(dsn)
+	case repo.DriverPostgres:
+		return postgres.OpenDB(dsn)
+	case repo.DriverMSSQL:
+		return mssql.OpenDB(dsn)
+	}
+	return nil, fmt.Errorf("stores: unknown driver %q: use one of %v", driver, repo.Drivers)
+}
+
+func newStore(ctx context.Context, db *sql.DB, opts repo.Options) (repo.Store, error) {
+	if opts.Migrate {
+		if err := migrations.Up(ctx, db, opts.Driver); err != nil {
+			return nil, err
+		}
+	}
+	// Each branch returns its own *Store; converting a nil one to repo.Store would give a
+	// non-nil interface, so errors return a nil interface explicitly.
+	switch opts.Driver {
+	case repo.DriverSQLite:
+		st, err := sqlite.New(ctx, db, opts)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	case repo.DriverPostgres:
+		st, err := postgres.New(ctx, db, opts)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	case repo.DriverMSSQL:
+		st, err := mssql.New(ctx, db, opts)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("stores: unknown driver %q: use one of %v", opts.Driver, repo.Drivers)
+}
