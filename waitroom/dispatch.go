@@ -72,7 +72,13 @@ func (r *Room) dispatch(ctx context.Context) {
 		if !now.Before(due) {
 			if !now.Before(nextSweep) {
 				r.sweep(ctx)
-				nextSweep = time.Now().Add(jitter(r.interval(r.listening.Load())))
+				// Keep the cadence (the sweep's own duration does not stretch the period),
+				// but leave the database at least half an interval between sweeps.
+				iv := r.interval(r.listening.Load())
+				nextSweep = nextSweep.Add(jitter(iv))
+				if earliest := time.Now().Add(iv / 2); nextSweep.Before(earliest) {
+					nextSweep = earliest
+				}
 				freshDue = time.Time{}
 				continue
 			}
