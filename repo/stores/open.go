@@ -27,7 +27,7 @@ func Open(ctx context.Context, opts repo.Options) (repo.Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	db, err := OpenDB(opts.Driver, opts.DSN)
+	db, err := openDB(opts.Driver, opts.DSN)
 	if err != nil {
 		return nil, err
 	}
@@ -39,9 +39,22 @@ func Open(ctx context.Context, opts repo.Options) (repo.Store, error) {
 	return st, nil
 }
 
-// OpenDB opens a pool for driver on dsn with the settings its store needs, for callers that
-// want the pool first (to run migrations.Up or migrations.Status themselves).
-func OpenDB(driver, dsn string) (*sql.DB, error) {
+// OpenDB opens a pool for driver on dsn with the settings its store needs and pings it
+// within ctx, for callers that want the pool itself (to run migrations.Up or
+// migrations.Status). The caller closes it.
+func OpenDB(ctx context.Context, driver, dsn string) (*sql.DB, error) {
+	db, err := openDB(driver, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("stores: %s: ping: %w", driver, err)
+	}
+	return db, nil
+}
+
+func openDB(driver, dsn string) (*sql.DB, error) {
 	switch driver {
 	case repo.DriverSQLite:
 		return sqlite.OpenDB(dsn)

@@ -24,7 +24,7 @@ func TestOpenSQLiteMigrates(t *testing.T) {
 	if err != nil || rec.Status != repo.StatusPending || rec.Owner != "o1" {
 		t.Fatalf("Create = %+v, %v", rec, err)
 	}
-	db, err := stores.OpenDB(repo.DriverSQLite, path)
+	db, err := stores.OpenDB(context.Background(), repo.DriverSQLite, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("Open(%+v) = %v, %v; want an error containing %q and no store", tt.opts, st, err, tt.msg)
 		}
 	}
-	if _, err := stores.OpenDB("oracle", "x"); err == nil {
+	if _, err := stores.OpenDB(context.Background(), "oracle", "x"); err == nil {
 		t.Error("OpenDB(oracle) succeeded")
 	}
 }
