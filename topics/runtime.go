@@ -177,6 +177,8 @@ func New(cfg config.Camunda, subs []config.Topic, reg *Registry, deps Deps, log 
 	for _, opt := range opts {
 		opt(&o)
 	}
+	cfg = camundaDefaults(cfg)
+	subs = topicDefaults(subs)
 	handlers, err := reg.build(subs, deps)
 	if err != nil {
 		return nil, err
@@ -222,6 +224,64 @@ func New(cfg config.Camunda, subs []config.Topic, reg *Registry, deps Deps, log 
 		r.groups = append(r.groups, byKey[k])
 	}
 	return r, nil
+}
+
+// camundaDefaults fills zero settings with config.yaml's defaults, for callers that build a
+// config.Camunda in code (tests, benchmarks) rather than through config.Load. A zero
+// asyncResponseTimeout would turn long polling off and poll in a tight loop.
+func camundaDefaults(c config.Camunda) config.Camunda {
+	if c.AsyncResponseTimeout <= 0 {
+		c.AsyncResponseTimeout = 20 * time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.PollBackoff.Initial <= 0 {
+		c.PollBackoff.Initial = time.Second
+	}
+	if c.PollBackoff.Max < c.PollBackoff.Initial {
+		c.PollBackoff.Max = max(30*time.Second, c.PollBackoff.Initial)
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.LockExtensionFraction <= 0 || c.LockExtensionFraction >= 1 {
+		c.LockExtensionFraction = 0.5
+	}
+	return c
+}
+
+// topicDefaults fills zero topic settings with config's defaults (as config.Load does).
+func topicDefaults(subs []config.Topic) []config.Topic {
+	out := make([]config.Topic, len(subs))
+	for i, t := range subs {
+		if t.LockDuration <= 0 {
+			t.LockDuration = config.DefaultLockDuration
+		}
+		if t.MaxTasks <= 0 {
+			t.MaxTasks = config.DefaultMaxTasks
+		}
+		if t.MaxParallel <= 0 {
+			t.MaxParallel = config.DefaultMaxParallel
+		}
+		if t.Retries <= 0 {
+			t.Retries = config.DefaultRetries
+		}
+		if t.RetryBackoff.Initial <= 0 {
+			t.RetryBackoff.Initial = config.DefaultRetryInitial
+		}
+		if t.RetryBackoff.Max < t.RetryBackoff.Initial {
+			t.RetryBackoff.Max = max(config.DefaultRetryMax, t.RetryBackoff.Initial)
+		}
+		if t.Result.CorrelationVariable == "" {
+			t.Result.CorrelationVariable = config.DefaultCorrelationVariable
+		}
+		if t.Result.OnMissingRow == "" {
+			t.Result.OnMissingRow = config.DefaultOnMissingRow
+		}
+		out[i] = t
+	}
+	return out
 }
 
 // Ready is nil while polls succeed and an error describing the outage otherwise (before the
@@ -448,7 +508,10 @@ func (r *Runtime) pollLoop(ctx, pollCtx context.Context, g *group) {
 	}
 	bo.Reset()
 	var st streak
-	healthy := false
+	// probe: ask the engine cheaply whether it answers (at start and after a connection
+	// problem or 5xx), so Ready turns true without waiting out a long poll. Not after a 4xx:
+	// the engine answers then, and the poll itself tells when the problem is gone.
+	probe := true
 	topicNames := make([]string, len(g.subs))
 	for i, s := range g.subs {
 		topicNames[i] = s.cfg.Name
@@ -456,9 +519,7 @@ func (r *Runtime) pollLoop(ctx, pollCtx context.Context, g *group) {
 	log := r.log.With(zap.Strings("topics", topicNames))
 
 	for ctx.Err() == nil {
-		if !healthy {
-			// After an outage (and at start) ask the engine cheaply whether it is back, so
-			// Ready turns true without waiting out a long poll.
+		if probe {
 			if err := r.eng.version(ctx); err != nil {
 				if ctx.Err() != nil {
 					return
@@ -469,9 +530,8 @@ func (r *Runtime) pollLoop(ctx, pollCtx context.Context, g *group) {
 				}
 				continue
 			}
-			r.pollRecovered(log, &st)
-			healthy = true
-			bo.Reset()
+			r.setReady(nil)
+			probe = false
 		}
 		req, reserved, ok := g.plan(r.cfg.WorkerID, r.cfg.AsyncResponseTimeout)
 		if !ok {
@@ -490,13 +550,15 @@ func (r *Runtime) pollLoop(ctx, pollCtx context.Context, g *group) {
 			if ctx.Err() != nil || pollCtx.Err() != nil {
 				return
 			}
-			healthy = false
+			probe = retryable(err)
 			r.pollFailed(log, &st, err)
 			if !r.sleep(ctx, bo.NextBackOff()) {
 				return
 			}
 			continue
 		}
+		r.pollRecovered(log, &st)
+		bo.Reset()
 		r.dispatch(ctx, g, reserved, locked)
 	}
 }
