@@ -3,10 +3,13 @@ package topics
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -349,4 +352,25 @@ func TestEngineErrorKeepsMessage(t *testing.T) {
 	require.ErrorIs(t, err, ErrTaskGone)
 	assert.Contains(t, err.Error(), "External task with id t1 does not exist")
 	assert.Contains(t, err.Error(), "RestException")
+}
+
+func TestTLSWithCustomCA(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"version":"7.24.0"}`))
+	}))
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
+
+	call := func(tlsCfg config.TLS) error {
+		cfg := config.Camunda{URL: srv.URL, WorkerID: "w", TLS: tlsCfg, RequestTimeout: 5 * time.Second, AsyncResponseTimeout: time.Second}
+		hc, err := newHTTPClient(cfg, nil)
+		require.NoError(t, err)
+		defer hc.CloseIdleConnections()
+		return newEngine(cfg, hc).version(context.Background())
+	}
+	assert.Error(t, call(config.TLS{}), "an unknown CA is refused")
+	assert.NoError(t, call(config.TLS{CAFile: caFile}))
+	assert.NoError(t, call(config.TLS{InsecureSkipVerify: true}))
 }
