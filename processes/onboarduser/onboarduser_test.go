@@ -9,10 +9,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,6 +89,12 @@ type env struct {
 // test ends.
 func startWorker(t *testing.T, subs []config.Topic) *env {
 	t.Helper()
+	return startWorkerWith(t, subs, func(s repo.Store) topics.Finisher { return s })
+}
+
+// startWorkerWith is startWorker with the Finisher wrapping the store.
+func startWorkerWith(t *testing.T, subs []config.Topic, finisher func(repo.Store) topics.Finisher) *env {
+	t.Helper()
 	topicstest.Need(t, engine)
 	ctx := context.Background()
 	cam := camundaConfig("onboard-" + randHex(3))
@@ -97,7 +105,7 @@ func startWorker(t *testing.T, subs []config.Topic) *env {
 	reg := topics.NewRegistry()
 	processes.RegisterAll(reg)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
-	rt, err := topics.New(cam, subs, reg, topics.Deps{Finisher: store, Log: log}, log)
+	rt, err := topics.New(cam, subs, reg, topics.Deps{Finisher: finisher(store), Log: log}, log)
 	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -244,4 +252,52 @@ func TestDeployIsIdempotent(t *testing.T) {
 	d, err := processes.Deploy(ctx, cam)
 	require.NoError(t, err)
 	assert.Empty(t, d.DeployedProcessDefinitions, "unchanged models deploy nothing new")
+}
+
+// flakyStore is the real store with an outage switch: while down, writes fail as a database
+// that does not answer would.
+type flakyStore struct {
+	repo.Store
+	down atomic.Bool
+}
+
+var errDown = errors.New("dial tcp 10.0.0.1:1433: connect: connection refused")
+
+func (f *flakyStore) Complete(ctx context.Context, id string, p json.RawMessage) (repo.Outcome, error) {
+	if f.down.Load() {
+		return 0, errDown
+	}
+	return f.Store.Complete(ctx, id, p)
+}
+
+func (f *flakyStore) Fail(ctx context.Context, id string, b json.RawMessage) (repo.Outcome, error) {
+	if f.down.Load() {
+		return 0, errDown
+	}
+	return f.Store.Fail(ctx, id, b)
+}
+
+// TestStoreDownIsRetried: while process_store is down, prepare-response fails with retries
+// (no incident); once it is back the row becomes DONE.
+func TestStoreDownIsRetried(t *testing.T) {
+	flaky := &flakyStore{}
+	flaky.down.Store(true)
+	e := startWorkerWith(t, subscriptions(), func(s repo.Store) topics.Finisher { flaky.Store = s; return flaky })
+	id := "corr-down-" + randHex(4)
+	_, err := e.store.Create(context.Background(), id)
+	require.NoError(t, err)
+	inst := start(t, topics.Variables{
+		"correlationId": topics.StringVar(id),
+		"email":         topics.StringVar("d@example.com"),
+		"name":          topics.StringVar("D"),
+	})
+	topicstest.Eventually(t, 30*time.Second, func() bool {
+		tasks := engine.ExternalTasks(t, url.Values{"processInstanceId": {inst}, "activityId": {"prepare-response"}})
+		return len(tasks) == 1 && tasks[0].Retries != nil && *tasks[0].Retries == 2
+	}, "prepare-response did not fail with retries 2")
+	flaky.down.Store(false)
+	rec := e.waitFinished(t, id)
+	assert.Equal(t, repo.StatusDone, rec.Status)
+	topicstest.Eventually(t, 10*time.Second, func() bool { return engine.Ended(t, inst) }, "instance did not end")
+	assert.Empty(t, engine.Incidents(t, inst))
 }
