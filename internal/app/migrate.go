@@ -1,0 +1,97 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/migrations"
+	"github.com/camunda-waitroom/camunda-waitroom/repo/stores"
+)
+
+func newMigrateCmd(load func() (*config.Config, config.Source, error), stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply or inspect the process_store schema migrations",
+		Long: `Apply (up) or inspect (status) the embedded migrations of the configured store.
+'migrate up' is idempotent and safe when several replicas run it at once (PostgreSQL and SQL
+Server take a database lock while migrating). A database that already has the seed service's
+process_store table is adopted: the first migration creates only what is missing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError{fmt.Errorf("migrate needs a subcommand: up or status")}
+		},
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "up",
+		Short: "Apply every pending migration (idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, _, err := load()
+			if err != nil {
+				return err
+			}
+			db, err := openDB(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := migrations.Up(cmd.Context(), db, cfg.Store.Driver); err != nil {
+				return fmt.Errorf("migrate up (%s): %w", cfg.Store.Driver, err)
+			}
+			st, err := migrations.Status(cmd.Context(), db, cfg.Store.Driver)
+			if err != nil {
+				return fmt.Errorf("migrate status (%s): %w", cfg.Store.Driver, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: schema at version %d of %d\n", cfg.Store.Driver, st.Current, st.Latest)
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "status",
+		Short: "Print the schema version and the pending migrations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, _, err := load()
+			if err != nil {
+				return err
+			}
+			db, err := openDB(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			st, err := migrations.Status(cmd.Context(), db, cfg.Store.Driver)
+			if err != nil {
+				return fmt.Errorf("migrate status (%s): %w", cfg.Store.Driver, err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "driver:  %s\ncurrent: %d\nlatest:  %d\ndirty:   %t\n", cfg.Store.Driver, st.Current, st.Latest, st.Dirty)
+			if len(st.Pending) > 0 {
+				fmt.Fprintf(out, "pending: %s\n", strings.Join(st.Pending, ", "))
+			} else {
+				fmt.Fprintln(out, "pending: none")
+			}
+			return nil
+		},
+	})
+	for _, c := range cmd.Commands() {
+		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	}
+	return cmd
+}
+
+// openDB opens the configured database for migrations, with errors that never show the DSN's
+// password.
+func openDB(ctx context.Context, cfg *config.Config) (*sql.DB, error) {
+	db, err := stores.OpenDB(ctx, cfg.Store.Driver, cfg.StoreDSN())
+	if err != nil {
+		return nil, fmt.Errorf("open %s store at %s: %w", cfg.Store.Driver, config.RedactDSN(cfg.StoreDSN()), err)
+	}
+	return db, nil
+}
