@@ -631,3 +631,35 @@ func TestTwoWorkerProcesses(t *testing.T) {
 		assert.Empty(t, engine.ExternalTasks(t, url.Values{"workerId": {wid}, "locked": {"true"}}), "locked by %s", wid)
 	}
 }
+
+// TestShutdownWithStubbornHandler: a handler that ignores its context does not hold Run past
+// shutdownTimeout + requestTimeout + ~2s.
+func TestShutdownWithStubbornHandler(t *testing.T) {
+	topicstest.Need(t, engine)
+	t.Parallel()
+	key, topic := deploy(t)
+	engine.StartProcess(t, key, nil)
+	cam := camundaConfig(key + "-w")
+	cam.ShutdownTimeout, cam.RequestTimeout = 200*time.Millisecond, time.Second
+	started := make(chan struct{})
+	release := make(chan struct{})
+	returned := make(chan struct{})
+	w := startWorker(t, cam, []config.Topic{topicConfig(topic)}, map[string]topics.Handler{
+		topic: topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) {
+			defer close(returned)
+			close(started)
+			<-release // ignores ctx
+			return topics.Complete{}, nil
+		}),
+	})
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("handler did not start")
+	}
+	began := time.Now()
+	w.stop(t)
+	assert.Less(t, time.Since(began), 8*time.Second)
+	close(release)
+	<-returned
+}

@@ -387,7 +387,16 @@ func (r *Runtime) Run(ctx context.Context) error {
 			case <-handlersDone:
 			case <-r.clock.After(r.eng.reqTO + time.Second):
 				cancelReports()
-				<-handlersDone
+				select {
+				case <-handlersDone:
+				case <-r.clock.After(time.Second):
+					// A handler that ignores its context must not hold the process: its
+					// lock is no longer extended and runs out.
+					r.runningMu.Lock()
+					n := len(r.running)
+					r.runningMu.Unlock()
+					r.log.Error("handlers ignore cancellation; stopping without them", zap.Int("handlers", n))
+				}
 			}
 		}
 	}
