@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
 )
 
 // Metrics receives the runtime's events; the Prometheus layer implements it. Embed NopMetrics
@@ -184,7 +185,7 @@ func New(cfg config.Camunda, subs []config.Topic, reg *Registry, deps Deps, log 
 		return nil, err
 	}
 	r := &Runtime{
-		cfg: cfg, log: log.Named("topics").With(zap.String("worker_id", cfg.WorkerID)),
+		cfg: cfg, log: logging.Component(log, "topics").With(logging.WorkerID(cfg.WorkerID)),
 		metrics: o.metrics, clock: o.clock, subs: map[string]*sub{}, abortPolls: o.abortPolls,
 		readyErr: fmt.Errorf("%w: no poll yet", ErrNotReady),
 		running:  map[string]string{},
@@ -422,7 +423,7 @@ func (r *Runtime) unlockOrphans(ctx context.Context) {
 	}
 	q := "/external-task?locked=true&workerId=" + url.QueryEscape(r.cfg.WorkerID)
 	if err := r.eng.do(ctx, "list locked tasks", http.MethodGet, q, 0, nil, "", &locked); err != nil {
-		r.log.Warn("cannot list tasks still locked by this worker; they unlock when their locks expire", zap.Error(err))
+		r.log.Warn("cannot list tasks still locked by this worker; they unlock when their locks expire", logging.Err(err))
 		return
 	}
 	for _, t := range locked {
@@ -433,11 +434,11 @@ func (r *Runtime) unlockOrphans(ctx context.Context) {
 			continue
 		}
 		if err := r.eng.unlock(ctx, t.ID); err != nil && !errors.Is(err, ErrTaskGone) {
-			r.log.Warn("unlock task", zap.String("topic", t.TopicName), zap.String("task_id", t.ID), zap.Error(err))
+			r.log.Warn("unlock task", logging.Topic(t.TopicName), logging.TaskID(t.ID), logging.Err(err))
 			continue
 		}
 		r.metrics.TaskUnlocked(t.TopicName)
-		r.log.Info("unlocked task fetched but not started", zap.String("topic", t.TopicName), zap.String("task_id", t.ID))
+		r.log.Info("unlocked task fetched but not started", logging.Topic(t.TopicName), logging.TaskID(t.ID))
 	}
 }
 
@@ -612,9 +613,9 @@ func (r *Runtime) dispatch(ctx context.Context, g *group, reserved map[*sub]int,
 func (r *Runtime) unlockUnstarted(lt lockedTask) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.eng.reqTO)
 	defer cancel()
-	log := r.log.With(zap.String("topic", lt.TopicName), zap.String("task_id", lt.ID))
+	log := r.log.With(logging.Topic(lt.TopicName), logging.TaskID(lt.ID))
 	if err := r.eng.unlock(ctx, lt.ID); err != nil && !errors.Is(err, ErrTaskGone) {
-		log.Warn("unlock task fetched but not started; it unlocks when its lock expires", zap.Error(err))
+		log.Warn("unlock task fetched but not started; it unlocks when its lock expires", logging.Err(err))
 		return
 	}
 	r.metrics.TaskUnlocked(lt.TopicName)
@@ -659,11 +660,11 @@ func (r *Runtime) pollFailed(log *zap.Logger, st *streak, err error) {
 	}
 	st.count++
 	if msg == st.last {
-		log.Debug("poll failed again", zap.Error(err), zap.Int("failures", st.count))
+		log.Debug("poll failed again", logging.Err(err), zap.Int("failures", st.count))
 		return
 	}
 	st.last = msg
-	log.Warn("poll failed; retrying with backoff (repeats of this error are not logged)", zap.Error(err), zap.Int("failures", st.count))
+	log.Warn("poll failed; retrying with backoff (repeats of this error are not logged)", logging.Err(err), zap.Int("failures", st.count))
 }
 
 func (r *Runtime) pollRecovered(log *zap.Logger, st *streak) {
@@ -676,7 +677,7 @@ func (r *Runtime) pollRecovered(log *zap.Logger, st *streak) {
 
 // work runs one task's handler with lock extension, then reports its outcome.
 func (r *Runtime) work(s *sub, t *Task) {
-	log := r.log.With(zap.String("topic", t.Topic), zap.String("task_id", t.ID), zap.String("process_instance_id", t.ProcessInstanceID))
+	log := r.log.With(logging.Topic(t.Topic), logging.TaskID(t.ID), logging.ProcessInstanceID(t.ProcessInstanceID))
 	hctx, cancel := context.WithCancelCause(r.handlerBase)
 	defer cancel(nil)
 
@@ -695,12 +696,12 @@ func (r *Runtime) work(s *sub, t *Task) {
 	r.metrics.HandlerDuration(t.Topic, elapsed)
 	if panicked {
 		r.metrics.HandlerPanic(t.Topic)
-		log.Error("handler panicked; reporting a failure with retries", zap.Error(herr))
+		log.Error("handler panicked; reporting a failure with retries", logging.Err(herr))
 	}
 
 	if cause := context.Cause(hctx); errors.Is(cause, ErrLockLost) {
 		r.metrics.LockLost(t.Topic)
-		log.Warn("lock lost while the handler ran; outcome dropped", zap.Error(cause), zap.NamedError("handler_err", herr))
+		log.Warn("lock lost while the handler ran; outcome dropped", logging.Err(cause), zap.NamedError("handler_err", herr))
 		return
 	}
 	if r.handlerBase.Err() != nil && herr != nil {
@@ -709,7 +710,7 @@ func (r *Runtime) work(s *sub, t *Task) {
 		defer c()
 		if err := r.eng.unlock(ctx, t.ID); err != nil && !errors.Is(err, ErrTaskGone) {
 			r.metrics.ReportError(t.Topic, "unlock")
-			log.Warn("unlock after shutdown cancel failed; the lock will expire", zap.Error(err))
+			log.Warn("unlock after shutdown cancel failed; the lock will expire", logging.Err(err))
 			return
 		}
 		r.metrics.TaskUnlocked(t.Topic)
@@ -762,7 +763,7 @@ func (r *Runtime) extendLocks(ctx context.Context, stop <-chan struct{}, s *sub,
 			cancel(fmt.Errorf("%w: %v", ErrLockLost, err))
 			return
 		default:
-			log.Warn("extend lock failed; trying again at the next interval", zap.Error(err))
+			log.Warn("extend lock failed; trying again at the next interval", logging.Err(err))
 		}
 	}
 }
@@ -799,7 +800,7 @@ func (r *Runtime) report(s *sub, t *Task, res Complete, herr error, log *zap.Log
 			if fr.Retries == 0 {
 				lvl = log.Error
 			}
-			lvl("task failed", zap.Error(herr), zap.Int("retries_left", fr.Retries), zap.Duration("retry_timeout", time.Duration(fr.RetryTimeout)*time.Millisecond))
+			lvl("task failed", logging.Err(herr), zap.Int("retries_left", fr.Retries), zap.Duration("retry_timeout", time.Duration(fr.RetryTimeout)*time.Millisecond))
 		}
 	}
 	err := r.retry(s, call)
@@ -808,9 +809,9 @@ func (r *Runtime) report(s *sub, t *Task, res Complete, herr error, log *zap.Log
 		ok()
 	case errors.Is(err, ErrLockLost):
 		r.metrics.LockLost(t.Topic)
-		log.Warn("lock lost: another worker holds the task; outcome dropped", zap.String("op", op), zap.Error(err))
+		log.Warn("lock lost: another worker holds the task; outcome dropped", zap.String("op", op), logging.Err(err))
 	case errors.Is(err, ErrTaskGone):
-		log.Info("task gone (completed elsewhere, cancelled or instance deleted); outcome dropped", zap.String("op", op), zap.Error(err))
+		log.Info("task gone (completed elsewhere, cancelled or instance deleted); outcome dropped", zap.String("op", op), logging.Err(err))
 	case op != "failure" && isBadRequest(err):
 		// The engine refused our completion itself (e.g. a variable it cannot store): turn it
 		// into an incident with the engine's message rather than retry forever.
@@ -818,14 +819,14 @@ func (r *Runtime) report(s *sub, t *Task, res Complete, herr error, log *zap.Log
 		fr := failureFor(s.cfg, t, &Failure{Err: err, Message: "engine rejected " + op, Retries: &zero})
 		if ferr := r.retry(s, func(ctx context.Context) error { return r.eng.failure(ctx, t.ID, fr) }); ferr != nil {
 			r.metrics.ReportError(t.Topic, "failure")
-			log.Error("engine rejected the outcome and the failure report", zap.String("op", op), zap.Error(err), zap.NamedError("failure_err", ferr))
+			log.Error("engine rejected the outcome and the failure report", zap.String("op", op), logging.Err(err), zap.NamedError("failure_err", ferr))
 			return
 		}
 		r.metrics.TaskFailed(t.Topic)
-		log.Error("engine rejected the outcome; reported an incident", zap.String("op", op), zap.Error(err))
+		log.Error("engine rejected the outcome; reported an incident", zap.String("op", op), logging.Err(err))
 	default:
 		r.metrics.ReportError(t.Topic, op)
-		log.Error("could not report outcome; the engine offers the task again when its lock expires", zap.String("op", op), zap.Error(err))
+		log.Error("could not report outcome; the engine offers the task again when its lock expires", zap.String("op", op), logging.Err(err))
 	}
 }
 

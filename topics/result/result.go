@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 )
@@ -67,7 +68,7 @@ func New(cfg config.Result, f Finisher, log *zap.Logger) (*Handler, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Handler{cfg: cfg, f: f, log: log.Named("result")}, nil
+	return &Handler{cfg: cfg, f: f, log: logging.Component(log, "result")}, nil
 }
 
 // Handle finishes the row named by the correlation variable. Bad input from the process (no
@@ -83,8 +84,8 @@ func (h *Handler) Handle(ctx context.Context, t *topics.Task) (topics.Complete, 
 	if err := repo.ValidateID(id); err != nil {
 		return topics.Complete{}, topics.Permanent(fmt.Errorf("process variable %q (result.correlationVariable): %w", cv, err))
 	}
-	log := h.log.With(zap.String("topic", t.Topic), zap.String("task_id", t.ID),
-		zap.String("correlation_id", id), zap.String("process_instance_id", t.ProcessInstanceID))
+	log := h.log.With(logging.Topic(t.Topic), logging.TaskID(t.ID),
+		logging.CorrelationID(id), logging.ProcessInstanceID(t.ProcessInstanceID))
 
 	status, body, err := h.body(t)
 	if err != nil {
