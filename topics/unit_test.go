@@ -374,3 +374,24 @@ func TestTLSWithCustomCA(t *testing.T) {
 	assert.NoError(t, call(config.TLS{CAFile: caFile}))
 	assert.NoError(t, call(config.TLS{InsecureSkipVerify: true}))
 }
+
+func TestDefaultsForZeroSettings(t *testing.T) {
+	t.Parallel()
+	c := camundaDefaults(config.Camunda{})
+	assert.Equal(t, 20*time.Second, c.AsyncResponseTimeout, "zero would turn long polling off")
+	assert.Equal(t, 30*time.Second, c.ShutdownTimeout)
+	assert.Equal(t, 0.5, c.LockExtensionFraction)
+	assert.Equal(t, config.Backoff{Initial: time.Second, Max: 30 * time.Second}, c.PollBackoff)
+
+	kept := camundaDefaults(config.Camunda{AsyncResponseTimeout: time.Second, ShutdownTimeout: time.Minute})
+	assert.Equal(t, time.Second, kept.AsyncResponseTimeout)
+	assert.Equal(t, time.Minute, kept.ShutdownTimeout)
+
+	ts := topicDefaults([]config.Topic{{Name: "a"}, {Name: "b", MaxParallel: 2, Retries: 1}})
+	assert.Equal(t, config.DefaultLockDuration, ts[0].LockDuration)
+	assert.Equal(t, config.DefaultMaxTasks, ts[0].MaxTasks)
+	assert.Equal(t, config.DefaultMaxParallel, ts[0].MaxParallel)
+	assert.Equal(t, config.DefaultRetries, ts[0].Retries)
+	assert.Equal(t, 2, ts[1].MaxParallel)
+	assert.Equal(t, 1, ts[1].Retries)
+}
