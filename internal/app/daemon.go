@@ -2,18 +2,30 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"go.uber.org/zap"
 
 	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/httpapi"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/metrics"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/retention"
+	"github.com/camunda-waitroom/camunda-waitroom/migrations"
+	"github.com/camunda-waitroom/camunda-waitroom/processes"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/repo/stores"
+	"github.com/camunda-waitroom/camunda-waitroom/topics"
+	"github.com/camunda-waitroom/camunda-waitroom/waitroom"
+	"golang.org/x/sync/errgroup"
 )
 
 // runDaemon is `worker run`: load the configuration, then start and stop the components in
@@ -49,22 +61,215 @@ func runDaemon(ctx context.Context, load func() (*config.Config, config.Source, 
 	return nil
 }
 
-// Run runs the daemon until ctx is cancelled. Start order: the store (waiting for the
-// database), migrations, then the components; stop order is the reverse.
+// Run runs the daemon until ctx is cancelled.
+//
+// Start order: metrics; the store (waiting for the database, migrating); the waitroom; the
+// external-task runtime (and, in the background, the deployment of the embedded models); the
+// HTTP API; the retention job.
+//
+// Stop order, when ctx is cancelled: the HTTP listener closes (no new requests) while the
+// runtime stops fetching and lets running handlers finish, so their completions still wake
+// local waiters; then the waitroom stops (clearing this instance's rows if configured) and
+// wakes the remaining HTTP waits, which answer 202 with the result's location; then the HTTP
+// server finishes; the store closes last.
 func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	m := metrics.New()
 	storeLog := logging.Component(log, "store")
-	store, err := openStore(ctx, cfg, storeLog)
+	raw, err := openStore(ctx, cfg, storeLog)
 	if err != nil {
 		return err
 	}
+	store := m.Store(raw)
 	defer func() {
 		if err := store.Close(); err != nil {
 			storeLog.Warn("close store", logging.Err(err))
 		}
 	}()
 
-	<-ctx.Done()
+	roomOpts := []waitroom.Option{
+		waitroom.WithLogger(logging.Component(log, "waitroom")),
+		waitroom.WithMetrics(m),
+	}
+	if cfg.Store.Driver == config.DriverPostgres && cfg.Waitroom.Notify {
+		roomOpts = append(roomOpts, waitroom.WithPostgresNotify(cfg.StoreDSN()))
+	}
+	room, err := waitroom.New(store, cfg.Waitroom, roomOpts...)
+	if err != nil {
+		return fmt.Errorf("waitroom: %w", err)
+	}
+
+	reg := topics.NewRegistry()
+	processes.RegisterAll(reg)
+	topicsLog := logging.Component(log, "topics")
+	rt, err := topics.New(cfg.Camunda, cfg.Topics, reg, topics.Deps{Finisher: room, Log: log}, log, topics.WithMetrics(m))
+	if err != nil {
+		return err
+	}
+
+	hc, err := topics.NewHTTPClient(cfg.Camunda)
+	if err != nil {
+		return err
+	}
+	httpLog := logging.Component(log, "http")
+	migrated := &migrationCheck{cfg: cfg}
+	defer migrated.close()
+	api, err := httpapi.New(httpapi.Config{
+		Waitroom: room,
+		Store:    store,
+		Starter: &httpapi.EngineStarter{
+			BaseURL:   cfg.Camunda.URL,
+			Client:    hc,
+			Authorize: topics.Authorize(cfg.Camunda.Auth),
+			Timeout:   cfg.Camunda.RequestTimeout,
+		},
+		WaitTimeout:         cfg.Waitroom.Timeout,
+		MaxResultWait:       cfg.Waitroom.Timeout,
+		CorrelationVariable: config.DefaultCorrelationVariable,
+		AuthToken:           cfg.HTTP.AuthToken,
+		MaxBodyBytes:        int64(cfg.HTTP.MaxBodyBytes),
+		Overloaded:          func(err error) bool { return errors.Is(err, waitroom.ErrTooManyWaiters) },
+		Ready: map[string]httpapi.Check{
+			"store":      store.Ping,
+			"migrations": migrated.check,
+			"engine":     func(context.Context) error { return rt.Ready() },
+		},
+		Registerer: m.Registry,
+		Gatherer:   m.Registry,
+		Log:        httpLog,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("http.addr %s: %w", cfg.HTTP.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       90 * time.Second,
+		ErrorLog:          zap.NewStdLog(httpLog),
+	}
+
+	if err := room.Start(ctx); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	// The runtime: fetch, handle, report; drains on stop.
+	rtDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(rtDone)
+		return rt.Run(gctx)
+	})
+	// Deploy the embedded models in the background: the engine may still be starting.
+	if cfg.Camunda.DeployOnStart {
+		g.Go(func() error { deployModels(gctx, cfg, topicsLog); return nil })
+	}
+	// The HTTP API.
+	g.Go(func() error {
+		httpLog.Info("listening", zap.String("addr", ln.Addr().String()))
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	// Retention.
+	if cfg.Retention.Enabled {
+		job := retention.New(store, cfg.Retention, logging.Component(log, "retention"))
+		g.Go(func() error { return job.Run(gctx) })
+	}
+	// Shutdown coordinator.
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("stopping")
+		srvDone := make(chan error, 1)
+		go func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Camunda.ShutdownTimeout+10*time.Second)
+			defer cancel()
+			srvDone <- srv.Shutdown(sctx)
+		}()
+		<-rtDone
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := room.Stop(rctx); err != nil {
+			log.Warn("waitroom stop", logging.Err(err))
+		}
+		if err := <-srvDone; err != nil {
+			_ = srv.Close()
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// deployModels deploys the embedded BPMN models, retrying with backoff while the engine is
+// unreachable (logged once per streak), until it succeeds or ctx ends.
+func deployModels(ctx context.Context, cfg *config.Config, log *zap.Logger) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = cfg.Camunda.PollBackoff.Initial
+	b.MaxInterval = cfg.Camunda.PollBackoff.Max
+	failing := false
+	_, _ = backoff.Retry(ctx, func() (struct{}, error) {
+		d, err := processes.Deploy(ctx, cfg.Camunda)
+		if err != nil {
+			if ctx.Err() != nil {
+				return struct{}{}, backoff.Permanent(err)
+			}
+			if !failing {
+				log.Warn("deploying the embedded models failed; retrying", logging.Err(err))
+			}
+			failing = true
+			return struct{}{}, err
+		}
+		log.Info("embedded models deployed", zap.String("deployment_id", d.ID), zap.Int("new_definitions", len(d.DeployedProcessDefinitions)))
+		return struct{}{}, nil
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+}
+
+// migrationCheck is the /readyz check that the schema is at the latest migration. Once it
+// is, it stays so (migrations only add), and the check stops querying.
+type migrationCheck struct {
+	cfg  *config.Config
+	mu   sync.Mutex
+	db   *sql.DB
+	done bool
+}
+
+func (c *migrationCheck) check(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return nil
+	}
+	if c.db == nil {
+		db, err := stores.OpenDB(ctx, c.cfg.Store.Driver, c.cfg.StoreDSN())
+		if err != nil {
+			return fmt.Errorf("open: %w", err)
+		}
+		db.SetMaxOpenConns(1)
+		c.db = db
+	}
+	st, err := migrations.Status(ctx, c.db, c.cfg.Store.Driver)
+	if err != nil {
+		return err
+	}
+	if st.Dirty || st.Current < st.Latest {
+		return fmt.Errorf("schema at version %d of %d (dirty %t): run 'worker migrate up'", st.Current, st.Latest, st.Dirty)
+	}
+	c.done = true
+	_ = c.db.Close()
+	c.db = nil
 	return nil
+}
+
+func (c *migrationCheck) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.db != nil {
+		_ = c.db.Close()
+	}
 }
 
 // openStore opens the configured store, waiting for the database with capped exponential

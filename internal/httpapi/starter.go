@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Errors a Starter returns, which the API maps to status codes.
@@ -44,6 +45,9 @@ type EngineStarter struct {
 	Client *http.Client
 	// Authorize sets the Authorization header (basic or bearer), or is nil.
 	Authorize func(*http.Request)
+	// Timeout bounds one start call (the engine runs the process up to its first wait state
+	// inside it); 0 means the caller's context only.
+	Timeout time.Duration
 }
 
 // StartProcess implements Starter: POST /process-definition/key/{key}/start.
@@ -51,6 +55,11 @@ func (s *EngineStarter) StartProcess(ctx context.Context, key, businessKey strin
 	body, err := json.Marshal(map[string]any{"variables": vars, "businessKey": businessKey})
 	if err != nil {
 		return "", err
+	}
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
+		defer cancel()
 	}
 	u := strings.TrimRight(s.BaseURL, "/") + "/process-definition/key/" + url.PathEscape(key) + "/start"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
