@@ -162,12 +162,7 @@ func (e *engine) do(ctx context.Context, op, method, path string, timeout time.D
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
-	switch {
-	case e.auth.Token != "":
-		req.Header.Set("Authorization", "Bearer "+e.auth.Token)
-	case e.auth.Username != "":
-		req.SetBasicAuth(e.auth.Username, e.auth.Password)
-	}
+	Authorize(e.auth)(req)
 	resp, err := e.hc.Do(req)
 	if err != nil {
 		// url.Error repeats the URL, which is fine: it never contains credentials (auth is a
