@@ -4,7 +4,7 @@ GO ?= go
 ENGINE := dev/camunda/engine.sh
 GOFLAGS_TEST ?= -count=1 -timeout 25m
 
-.PHONY: all build vet fmt-check test test-unit engine engine-start engine-stop run clean
+.PHONY: all build vet fmt-check test test-unit engine engine-start engine-stop run demo clean
 
 all: build
 
@@ -39,6 +39,11 @@ test: fmt-check vet engine
 # Unit tests only (no engine): quick feedback while editing.
 test-unit:
 	$(GO) test -count=1 -short ./...
+
+# One command from a fresh clone: the engine, the worker (SQLite), one sync request, then it
+# keeps running; Ctrl-C stops everything it started.
+demo:
+	bash scripts/demo.sh
 
 run: build
 	./bin/worker run

@@ -297,6 +297,12 @@ func (c *Config) Validate() error {
 	oneOf("camunda.sorting", cam.Sorting, "", "createTime:asc", "createTime:desc")
 	validBackoff(add, "camunda.pollBackoff", cam.PollBackoff)
 	positiveDur("camunda.shutdownTimeout", cam.ShutdownTimeout)
+	if cam.ShutdownTimeout > 0 && cam.ShutdownTimeout <= cam.AsyncResponseTimeout {
+		// At shutdown the runtime lets the in-flight long poll answer (an aborted poll stays
+		// queued in the engine and locks tasks for the stopped worker), so the stop takes up to
+		// asyncResponseTimeout before handlers' time even starts to count.
+		add("camunda.shutdownTimeout", cam.ShutdownTimeout, "must be longer than camunda.asyncResponseTimeout (%s): shutdown first lets the in-flight long poll answer", cam.AsyncResponseTimeout)
+	}
 	if cam.LockExtensionFraction <= 0 || cam.LockExtensionFraction >= 1 {
 		add("camunda.lockExtensionFraction", cam.LockExtensionFraction, "must be between 0 and 1 (exclusive), e.g. 0.5")
 	}
