@@ -119,6 +119,27 @@ type result struct {
 	WindowS    float64 `json:"window_s"`
 	CPUs       float64 `json:"cpu_s"`
 	MaxRSSMB   float64 `json:"max_rss_mb"`
+	// ReadP50ms and ReadMaxMs are the durations of the waitroom's Statuses calls.
+	ReadP50ms float64 `json:"read_p50_ms"`
+	ReadMaxMs float64 `json:"read_max_ms"`
+	Reads     int     `json:"reads"`
+}
+
+// timedStore records how long each Statuses call takes.
+type timedStore struct {
+	repo.Store
+	mu    sync.Mutex
+	reads []time.Duration
+}
+
+func (t *timedStore) Statuses(ctx context.Context, ids []string) ([]repo.Record, error) {
+	start := time.Now()
+	recs, err := t.Store.Statuses(ctx, ids)
+	d := time.Since(start)
+	t.mu.Lock()
+	t.reads = append(t.reads, d)
+	t.mu.Unlock()
+	return recs, err
 }
 
 func (r result) stmtPerSec() float64 { return float64(r.Statements) / r.WindowS }
@@ -398,10 +419,11 @@ func completerMain(f flags) error {
 func waiterMain(f flags) error {
 	ctx := context.Background()
 	var statements atomic.Int64
-	s, err := openStore(ctx, driverOf(f.store), f.dsn, "waiter", f.pool, false, &statements)
+	inner, err := openStore(ctx, driverOf(f.store), f.dsn, "waiter", f.pool, false, &statements)
 	if err != nil {
 		return err
 	}
+	s := &timedStore{Store: inner}
 	defer s.Close()
 	deadline := f.spread + f.baselineMax
 	wctx, cancel := context.WithTimeout(ctx, deadline)
@@ -498,6 +520,15 @@ func waiterMain(f flags) error {
 	res := result{Store: f.store, Variant: f.variant, N: f.n, Woken: int(woken.Load()), Errors: int(errCount.Load()),
 		P50ms: pct(0.50), P99ms: pct(0.99), MaxMs: pct(1.0), Statements: stmts, WindowS: window.Seconds(),
 		CPUs: cpu.Seconds(), MaxRSSMB: float64(ru.Maxrss) / 1024}
+	s.mu.Lock()
+	reads := slices.Clone(s.reads)
+	s.mu.Unlock()
+	slices.Sort(reads)
+	if len(reads) > 0 {
+		res.Reads = len(reads)
+		res.ReadP50ms = float64(reads[len(reads)/2].Microseconds()) / 1000
+		res.ReadMaxMs = float64(reads[len(reads)-1].Microseconds()) / 1000
+	}
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
 	return nil
