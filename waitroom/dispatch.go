@@ -150,20 +150,28 @@ func (r *Room) sweep(ctx context.Context) {
 	}
 }
 
-// takeDue removes and returns the notified ids whose grace has passed, and the fresh ids when
-// takeFresh.
+// takeDue removes and returns the notified ids once the earliest one's grace has passed (all
+// of them: one read for the batch, so at high completion rates reads stay at most one per
+// grace period), and the fresh ids when takeFresh.
 func (r *Room) takeDue(now time.Time, takeFresh bool) ([]string, WakeSource) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var ids []string
 	src := WakePoll
-	for id, at := range r.notified {
+	due := false
+	for _, at := range r.notified {
 		if at.IsZero() || !now.Before(at.Add(r.grace)) {
-			ids = append(ids, id)
-			delete(r.notified, id)
-			delete(r.fresh, id)
-			src = WakeNotify
+			due = true
+			break
 		}
+	}
+	if due {
+		for id := range r.notified {
+			ids = append(ids, id)
+			delete(r.fresh, id)
+		}
+		clear(r.notified)
+		src = WakeNotify
 	}
 	if takeFresh {
 		for id := range r.fresh {
