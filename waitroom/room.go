@@ -318,27 +318,25 @@ func (r *Room) Register(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("waitroom: register %s: %w", id, err)
 	}
+	r.mu.Lock()
 	if rec.Status.Finished() {
-		r.mu.Lock()
 		r.recent.put(rec, r.now())
-		r.mu.Unlock()
+	} else {
+		r.recent.forget(id) // a row deleted and registered again: forget its old result
 	}
+	r.mu.Unlock()
 	return id, nil
 }
 
 // Await registers id ("" generates one) and waits for it: the seed's createWait. It returns
 // the id along with Wait's result.
 func (r *Room) Await(ctx context.Context, id string) (string, json.RawMessage, error) {
-	if id == "" {
-		id = NewID()
+	if r.Waiters() >= r.cfg.MaxWaiters {
+		return id, nil, ErrTooManyWaiters // before creating a row nobody would wait on
 	}
-	rec, err := r.store.Create(ctx, id)
+	id, err := r.Register(ctx, id)
 	if err != nil {
-		return id, nil, fmt.Errorf("waitroom: register %s: %w", id, err)
-	}
-	if rec.Status.Finished() {
-		p, err := result(rec)
-		return id, p, err
+		return id, nil, err
 	}
 	p, err := r.Wait(ctx, id)
 	return id, p, err
@@ -647,6 +645,13 @@ func (c *recentCache) put(rec repo.Record, now time.Time) {
 		c.next = (c.next + 1) % len(c.ring)
 	}
 	c.items[rec.CorrelationID] = recentItem{rec: rec, at: now}
+}
+
+func (c *recentCache) forget(id string) {
+	if it, ok := c.items[id]; ok {
+		it.at = time.Time{} // expired; its ring slot is reused in turn
+		c.items[id] = it
+	}
 }
 
 func (c *recentCache) get(id string, now time.Time) (repo.Record, bool) {
