@@ -378,8 +378,12 @@ func TestPostgresDatabaseRestart(t *testing.T) {
 	eventually(t, 5*time.Second, "waiters registered", func() bool { return r.Waiters() == len(all) })
 
 	if os.Getenv("WAITROOM_TEST_PG_RESTART") == "1" {
+		if _, err := exec.LookPath("pg_ctlcluster"); err != nil || os.Geteuid() != 0 {
+			t.Skip("WAITROOM_TEST_PG_RESTART=1 needs root and pg_ctlcluster (Debian's PostgreSQL 15 cluster)")
+		}
 		out, err := execCommand("pg_ctlcluster", "15", "main", "stop", "-m", "fast")
 		require.NoError(t, err, out)
+		t.Cleanup(func() { _, _ = execCommand("pg_ctlcluster", "15", "main", "start") }) // if the test fails while down
 		eventually(t, 10*time.Second, "LISTEN down", func() bool { return !r.Listening() })
 		eventually(t, 10*time.Second, "poll failure logged", func() bool {
 			return logs.FilterMessageSnippet("reading statuses failed").Len() > 0
