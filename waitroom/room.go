@@ -18,6 +18,14 @@
 //
 // A waiter's timeout or cancellation removes that waiter only: the dispatcher's queries run on
 // the Room's own context with a timeout, never on a waiter's.
+//
+// In the daemon: build one Room per process on the store, with the config's waitroom section,
+// the component logger and, when the store is postgres, WithPostgresNotify(cfg.StoreDSN())
+// (it takes effect only while cfg.Waitroom.Notify is true); Start it before the HTTP server
+// and the worker runtime, hand it to both (the runtime completes rows through Complete, Fail
+// and InsertFinished, so its completions wake local waiters at once and reach other replicas'
+// Rooms as body notifications); at shutdown stop the HTTP server and the runtime first, then
+// Stop the Room (which applies cfg.Waitroom.ClearOnShutdown), then close the store.
 package waitroom
 
 import (
