@@ -485,3 +485,38 @@ func TestE2EGracefulShutdownAnswers202(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, repo.StatusPending, rec.Status)
 }
+
+func TestE2ETooManyWaitersAnswers503WithLocation(t *testing.T) {
+	d := startDaemon(t, daemonOpts{waitForEngine: true, maxWaiters: 1})
+	_, err := d.store(t).Create(context.Background(), "occupier")
+	require.NoError(t, err)
+	held := make(chan int, 1)
+	go func() {
+		resp, err := client.Get(d.base + "/process/occupier/result?wait=3s")
+		if err != nil {
+			held <- -1
+			return
+		}
+		resp.Body.Close()
+		held <- resp.StatusCode
+	}()
+	d.waitWaiters(t, 1) // the only wait slot is taken
+
+	resp, body := d.do(t, http.MethodPost, "/process/onboard-user/start", `{"variables": {"email": "o@example.com", "name": "O"}}`)
+	p := requireProblem(t, resp, body, http.StatusServiceUnavailable, "too-many-waiters", "waitroom.maxWaiters")
+	id, _ := p["correlationId"].(string)
+	require.NotEmpty(t, id)
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
+	require.Equal(t, "/process/"+id+"/result", resp.Header.Get("Location"))
+
+	// The process was started and runs on: its result is collected at Location.
+	require.Equal(t, http.StatusAccepted, <-held, "the occupying wait ends at waitroom.timeout")
+	enginetest.Eventually(t, 15*time.Second, func() (bool, error) {
+		code, body := d.get(t, "/process/"+id+"/result")
+		if code == http.StatusOK {
+			require.Equal(t, "DONE", decode[result](t, []byte(body)).Status)
+			return true, nil
+		}
+		return false, nil
+	}, "the overflowing start's result")
+}

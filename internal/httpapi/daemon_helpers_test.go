@@ -80,6 +80,7 @@ type daemonOpts struct {
 	waitTimeout   time.Duration // waitroom.timeout; default 3s
 	noDeploy      bool          // camunda.deployOnStart false
 	waitForEngine bool          // wait until /readyz is 200 and onboard-user is deployed
+	maxWaiters    int           // waitroom.maxWaiters; default 1000
 }
 
 // daemon is one app.Run in this process.
@@ -128,6 +129,10 @@ func daemonYAML(dir string, port int, o daemonOpts) string {
 		wait = 3 * time.Second
 	}
 	deploy := !o.noDeploy
+	maxWaiters := o.maxWaiters
+	if maxWaiters <= 0 {
+		maxWaiters = 1000
+	}
 	return fmt.Sprintf(`
 instance: {id: e2e-%d}
 log: {level: info, format: console}
@@ -169,7 +174,7 @@ topics:
 waitroom:
   timeout: %s
   pollInterval: 20ms
-  maxWaiters: 1000
+  maxWaiters: %d
 http:
   addr: "127.0.0.1:%d"
   authToken: %q
@@ -177,7 +182,7 @@ http:
   readTimeout: 10s
   writeTimeout: %s
 retention: {enabled: false}
-`, port, filepath.Join(dir, "waitroom.db"), o.camundaURL, deploy, slowTopic, wait, port, o.authToken, wait+10*time.Second)
+`, port, filepath.Join(dir, "waitroom.db"), o.camundaURL, deploy, slowTopic, wait, maxWaiters, port, o.authToken, wait+10*time.Second)
 }
 
 // startDaemon runs app.Run on a free port until the test ends. It returns once /healthz
