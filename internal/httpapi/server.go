@@ -22,6 +22,7 @@ import (
 
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
+	"github.com/camunda-waitroom/camunda-waitroom/waitroom"
 )
 
 // Waitroom is what the API needs of the waitroom: register a wait, wait for it, finish it.
@@ -362,8 +363,13 @@ func (s *Server) waitAndAnswer(w http.ResponseWriter, r *http.Request, ctx conte
 	if r.Context().Err() != nil {
 		return // the client went away; the row stays for a later GET
 	}
-	// The wait ended without a payload: a timeout, or the process ended in ERROR. The row
-	// says which.
+	var pe *waitroom.ProcessError
+	if errors.As(err, &pe) {
+		s.answerRecord(w, repo.Record{CorrelationID: id, Status: repo.StatusError, Error: pe.Body})
+		return
+	}
+	// The wait ended without a result (a timeout, the waitroom stopping): the row says where
+	// it stands.
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rec, ferr := s.cfg.Store.Find(rctx, id)
@@ -384,7 +390,7 @@ func (s *Server) answerRecord(w http.ResponseWriter, rec repo.Record) {
 			body = nil
 		}
 		writeProblem(w, Problem{Type: "process-error", Title: "the process ended in ERROR", Status: http.StatusUnprocessableEntity,
-			Ext: map[string]any{"correlationId": rec.CorrelationID, "status": repo.StatusError, "error": body}})
+			Ext: map[string]any{"correlationId": rec.CorrelationID, "error": body}})
 	default:
 		w.Header().Set("Location", resultPath(rec.CorrelationID))
 		writeJSON(w, http.StatusAccepted, Result{CorrelationID: rec.CorrelationID, Status: repo.StatusPending})
