@@ -31,16 +31,7 @@ process_store table is adopted: the first migration creates only what is missing
 		Use:   "up",
 		Short: "Apply every pending migration (idempotent)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := load()
-			if err != nil {
-				return err
-			}
-			db, err := openDB(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
+		RunE: withDB(load, func(cmd *cobra.Command, cfg *config.Config, db *sql.DB) error {
 			if err := migrations.Up(cmd.Context(), db, cfg.Store.Driver); err != nil {
 				return fmt.Errorf("migrate up (%s): %w", cfg.Store.Driver, err)
 			}
@@ -50,22 +41,13 @@ process_store table is adopted: the first migration creates only what is missing
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: schema at version %d of %d\n", cfg.Store.Driver, st.Current, st.Latest)
 			return nil
-		},
+		}),
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "status",
 		Short: "Print the schema version and the pending migrations",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := load()
-			if err != nil {
-				return err
-			}
-			db, err := openDB(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
+		RunE: withDB(load, func(cmd *cobra.Command, cfg *config.Config, db *sql.DB) error {
 			st, err := migrations.Status(cmd.Context(), db, cfg.Store.Driver)
 			if err != nil {
 				return fmt.Errorf("migrate status (%s): %w", cfg.Store.Driver, err)
@@ -78,12 +60,28 @@ process_store table is adopted: the first migration creates only what is missing
 				fmt.Fprintln(out, "pending: none")
 			}
 			return nil
-		},
+		}),
 	})
 	for _, c := range cmd.Commands() {
 		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	}
 	return cmd
+}
+
+// withDB runs f with the loaded configuration and an open database.
+func withDB(load func() (*config.Config, config.Source, error), f func(*cobra.Command, *config.Config, *sql.DB) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		cfg, _, err := load()
+		if err != nil {
+			return err
+		}
+		db, err := openDB(cmd.Context(), cfg)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return f(cmd, cfg, db)
+	}
 }
 
 // openDB opens the configured database for migrations, with errors that never show the DSN's
