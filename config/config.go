@@ -71,6 +71,10 @@ type Store struct {
 	MaxOpenConns int `mapstructure:"maxOpenConns"`
 	// ConnectTimeout bounds how long start-up waits for the database to answer.
 	ConnectTimeout time.Duration `mapstructure:"connectTimeout"`
+	// BreakerFailures consecutive database failures open the circuit breaker: store calls
+	// then fail at once, and /readyz says so, for BreakerOpenFor before one trial call.
+	BreakerFailures int           `mapstructure:"breakerFailures"`
+	BreakerOpenFor  time.Duration `mapstructure:"breakerOpenFor"`
 }
 
 // Camunda is the engine and the fetch-and-lock loop shared by all topics.

@@ -271,6 +271,10 @@ func (c *Config) Validate() error {
 		add("store.maxOpenConns", s.MaxOpenConns, "must be at least 1")
 	}
 	positiveDur("store.connectTimeout", s.ConnectTimeout)
+	if s.BreakerFailures < 1 {
+		add("store.breakerFailures", s.BreakerFailures, "must be at least 1")
+	}
+	positiveDur("store.breakerOpenFor", s.BreakerOpenFor)
 
 	cam := c.Camunda
 	if u, err := url.Parse(cam.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

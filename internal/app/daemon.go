@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/breaker"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/httpapi"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/metrics"
@@ -79,7 +80,8 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	store := m.Store(raw)
+	br := breaker.New(m.Store(raw), breaker.Settings{Failures: cfg.Store.BreakerFailures, OpenFor: cfg.Store.BreakerOpenFor}, storeLog)
+	store := repo.Store(br)
 	defer func() {
 		if err := store.Close(); err != nil {
 			storeLog.Warn("close store", logging.Err(err))
@@ -129,7 +131,12 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		MaxBodyBytes:        int64(cfg.HTTP.MaxBodyBytes),
 		Overloaded:          func(err error) bool { return errors.Is(err, waitroom.ErrTooManyWaiters) },
 		Ready: map[string]httpapi.Check{
-			"store":      store.Ping,
+			"store": func(ctx context.Context) error {
+				if err := br.Check(ctx); err != nil {
+					return err
+				}
+				return store.Ping(ctx)
+			},
 			"migrations": migrated.check,
 			"engine":     func(context.Context) error { return rt.Ready() },
 		},

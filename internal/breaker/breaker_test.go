@@ -1,0 +1,89 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/camunda-waitroom/camunda-waitroom/repo"
+	"github.com/camunda-waitroom/camunda-waitroom/repo/stores"
+)
+
+// flaky is a real SQLite store whose Find fails while down is set, as a dead database would,
+// and which counts the calls that reach it.
+type flaky struct {
+	repo.Store
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+var errDown = errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
+
+func (f *flaky) Find(ctx context.Context, id string) (repo.Record, error) {
+	f.calls.Add(1)
+	if f.down.Load() {
+		return repo.Record{}, errDown
+	}
+	return f.Store.Find(ctx, id)
+}
+
+func newFlaky(t *testing.T) *flaky {
+	t.Helper()
+	s, err := stores.Open(context.Background(), repo.Options{
+		Driver: repo.DriverSQLite, DSN: "file:" + filepath.Join(t.TempDir(), "b.db"), Owner: "breaker-test", Migrate: true,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return &flaky{Store: s}
+}
+
+func TestBreakerOpensStopsCallsAndRecovers(t *testing.T) {
+	ctx := context.Background()
+	f := newFlaky(t)
+	b := New(f, Settings{Failures: 3, OpenFor: 200 * time.Millisecond}, zap.NewNop())
+	_, err := b.Create(ctx, "row-1")
+	require.NoError(t, err)
+
+	// Caller mistakes and missing rows never trip the circuit.
+	for i := 0; i < 10; i++ {
+		_, err := b.Find(ctx, "bad id!")
+		require.ErrorIs(t, err, repo.ErrInvalidID)
+		_, err = b.Find(ctx, "no-such-row")
+		require.ErrorIs(t, err, repo.ErrNotFound)
+	}
+	require.NoError(t, b.Check(ctx))
+
+	f.down.Store(true)
+	f.calls.Store(0)
+	for i := 0; i < 3; i++ {
+		_, err := b.Find(ctx, "row-1")
+		require.ErrorIs(t, err, errDown)
+	}
+	for i := 0; i < 20; i++ {
+		_, err := b.Find(ctx, "row-1")
+		require.ErrorIs(t, err, ErrOpen)
+	}
+	require.EqualValues(t, 3, f.calls.Load(), "an open circuit must not send calls to the database")
+	require.ErrorContains(t, b.Check(ctx), "open")
+	require.ErrorContains(t, b.Check(ctx), "connection refused")
+
+	// The database comes back: after OpenFor a trial call goes through and closes the circuit.
+	f.down.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := b.Find(ctx, "row-1")
+		if err == nil {
+			break
+		}
+		require.ErrorIs(t, err, ErrOpen)
+		require.True(t, time.Now().Before(deadline), "circuit did not close after the database came back")
+		<-time.After(20 * time.Millisecond)
+	}
+	require.NoError(t, b.Check(ctx))
+}
