@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -192,5 +191,21 @@ func TestMigrateReportsUnreachableDatabaseWithoutSecrets(t *testing.T) {
 	require.Equal(t, ExitFailure, r.code, r.stderr)
 	require.Contains(t, r.stderr, "127.0.0.1:1")
 	require.NotContains(t, r.stderr+r.stdout, "TopSecretPw")
-	_ = fmt.Sprint()
+}
+
+// TestRunWaitsForTheDatabaseAndSaysWhy: with the database unreachable, start-up retries with
+// backoff, logs why it waits (without the password), and gives up after store.connectTimeout.
+func TestRunWaitsForTheDatabaseAndSaysWhy(t *testing.T) {
+	t.Chdir(t.TempDir())
+	r := runCmd(t, map[string]string{
+		"WAITROOM_STORE_DRIVER":         "postgres",
+		"WAITROOM_STORE_DSN":            "postgres://u:TopSecretPw@127.0.0.1:1/db?sslmode=disable&connect_timeout=1",
+		"WAITROOM_STORE_CONNECTTIMEOUT": "2s",
+		"WAITROOM_HTTP_ADDR":            "127.0.0.1:0",
+	}, "run")
+	require.Equal(t, ExitFailure, r.code, r.stderr)
+	require.GreaterOrEqual(t, strings.Count(r.stderr, `"msg":"waiting for the database"`), 2, "each failed attempt is logged with its reason:\n%s", r.stderr)
+	require.Contains(t, r.stderr, "connect")
+	require.Contains(t, r.stderr, "not usable after 2s")
+	require.NotContains(t, r.stderr, "TopSecretPw")
 }
