@@ -41,6 +41,8 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05.000")+" "+format+"\n", args...)
 }
 
+const defaultContenders = "ours,node,raw-pipelined,raw-batch,raw-loops"
+
 type options struct {
 	engineURL    string
 	javaOpts     string
@@ -72,7 +74,7 @@ func main() {
 	flag.DurationVar(&o.async, "async", 20*time.Second, "asyncResponseTimeout (long poll) for every contender")
 	flag.IntVar(&o.nodeInterval, "node-interval", 0, "Node client's interval option (ms between polls; 0 = next poll on the next timer tick)")
 	flag.IntVar(&o.starters, "starters", 8, "scenario A: concurrent start requests while filling the queue")
-	flag.StringVar(&o.only, "contenders", "ours,node,raw-pipelined,raw-batch,raw-loops", "contenders to run, comma-separated; also raw-refill-N: one pipelined poll loop that polls only when N slots are free")
+	flag.StringVar(&o.only, "contenders", defaultContenders, "contenders to run, comma-separated; also raw-refill-N: one pipelined poll loop that polls only when N slots are free")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (our runtime and the raw loops run in it) to this file")
 	flag.StringVar(&o.out, "out", "", "also write the markdown report to this file")
 	flag.StringVar(&o.scenarios, "scenarios", "a,b", "scenarios to run: a (drain), b (pickup latency), or both")
@@ -489,8 +491,15 @@ func renderReport(o options, chosen []contender, resA, resB []result, url string
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "\n### Run %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "`go run ./bench/worker -instances %d -parallel %d -trickle %d -rate %g -rounds %d -warmup %d -async %s -node-interval %d`  \n",
-		o.instances, o.parallel, o.trickle, o.rate, o.rounds, o.warmup, o.async, o.nodeInterval)
+	extra := ""
+	if o.scenarios != "a,b" {
+		extra += " -scenarios " + o.scenarios
+	}
+	if o.only != defaultContenders {
+		extra += " -contenders " + o.only
+	}
+	fmt.Fprintf(&b, "`go run ./bench/worker -instances %d -parallel %d -trickle %d -rate %g -rounds %d -warmup %d -async %s -node-interval %d%s`  \n",
+		o.instances, o.parallel, o.trickle, o.rate, o.rounds, o.warmup, o.async, o.nodeInterval, extra)
 	engine := url
 	if ownEngine {
 		engine = "camunda-dev.jar (Camunda 7.24, H2 in memory) started by the command, JVM `" + o.javaOpts + "`"
