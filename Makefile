@@ -34,6 +34,8 @@ engine-stop:
 test: fmt-check vet engine
 	@if [ "$${CI:-}" = "true" ] && [ -z "$${WAITROOM_TEST_PG_DSN:-}" ]; then \
 		echo "make test: CI=true but WAITROOM_TEST_PG_DSN is not set: PostgreSQL tests were expected (run scripts/postgres.sh)"; exit 1; fi
+	@if [ -z "$${WAITROOM_TEST_MSSQL_DSN:-}" ]; then \
+		$(GO) test -count=1 -v -run '^TestConformance$$' ./repo/mssql | grep -E -- 'not set' || true; fi
 	$(GO) test $(GOFLAGS_TEST) ./...
 
 # Unit tests only (no engine): quick feedback while editing.
