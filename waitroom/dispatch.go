@@ -113,8 +113,8 @@ func (r *Room) dispatch(ctx context.Context) {
 
 // interval is the period of the sweep: cfg.PollInterval, or cfg.NotifyPollInterval while
 // LISTEN is up, per chunk of repo.StatusesChunkSize awaited ids. Statuses sends one statement
-// per chunk, so the sweep costs at most one statement per interval however many wait (20/s at
-// the default 50 ms): past 2,000 waiters in one process the sweep slows instead of the
+// per chunk, so the sweep costs at most one statement per interval however many wait (25/s at
+// the default 40 ms): past 2,000 waiters in one process the sweep slows instead of the
 // database paying more.
 func (r *Room) interval(listening bool) time.Duration {
 	d := r.cfg.PollInterval

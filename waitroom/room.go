@@ -49,7 +49,7 @@ import (
 // defaults; these keep a zero config usable in tests and tools).
 const (
 	TimeoutDefault            = 25 * time.Second
-	PollIntervalDefault       = 50 * time.Millisecond
+	PollIntervalDefault       = 40 * time.Millisecond
 	NotifyPollIntervalDefault = time.Second
 	MaxWaitersDefault         = 10000
 	// NotifyGraceDefault is how long an id-only notification waits for the body notification
