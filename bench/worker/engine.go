@@ -1,47 +1,67 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
-	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/camunda-waitroom/camunda-waitroom/internal/enginetest"
 )
 
-// localEngine is a Camunda 7.24 dev engine started by this command (java -jar on a copy of
-// dev/camunda/target/camunda-dev.jar, so a concurrent `mvn package` cannot pull the jar from
-// under it).
-type localEngine struct {
-	cmd *exec.Cmd
-	dir string
-	URL string
-	log string
+// benchEngine is the engine the driver deploys to and starts instances on, through
+// internal/enginetest: either one this command started (from a private copy of the jar, so a
+// concurrent `mvn package` cannot pull the jar from under it) or the running one named by
+// -engine / WAITROOM_TEST_CAMUNDA_URL.
+type benchEngine struct {
+	*enginetest.Engine
+	dir string // the jar copy's directory ("" for an external engine)
 }
 
-// startEngine builds the jar if missing (dev/camunda/engine.sh build), copies it to a temp
-// directory and starts it on a free loopback port with javaOpts; it returns once
-// GET /engine-rest/engine answers 200.
-func startEngine(ctx context.Context, repoRoot, javaOpts string, timeout time.Duration) (*localEngine, error) {
-	jar := filepath.Join(repoRoot, "dev/camunda/target/camunda-dev.jar")
-	if _, err := os.Stat(jar); err != nil {
-		logf("engine jar missing: running dev/camunda/engine.sh build")
-		b := exec.CommandContext(ctx, "bash", filepath.Join(repoRoot, "dev/camunda/engine.sh"), "build")
-		b.Stderr = os.Stderr
-		out, err := b.Output()
-		if err != nil {
-			return nil, fmt.Errorf("engine.sh build: %w", err)
+// driverClient is the driver's HTTP client (deploy, starts, counts): up to -starters
+// concurrent starts keep their connections. Contenders have their own clients.
+func driverClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
+}
+
+// attachEngine uses the running engine at base; it fails when GET {base}/engine does not
+// answer 200 within a few seconds.
+func attachEngine(ctx context.Context, base string) (*benchEngine, error) {
+	restore := setEnv(enginetest.EnvURL, base)
+	defer restore()
+	eng, err := enginetest.Start(ctx, enginetest.Options{StartTimeout: 5 * time.Second, HTTPClient: driverClient()})
+	if err != nil {
+		return nil, err
+	}
+	return &benchEngine{Engine: eng}, nil
+}
+
+// startEngine builds the jar if missing (dev/camunda/engine.sh build), copies it (or
+// $WAITROOM_TEST_CAMUNDA_JAR) to a temp directory and starts it with enginetest on a free
+// loopback port with javaOpts; it returns once GET /engine-rest/engine answers 200.
+func startEngine(ctx context.Context, repoRoot, javaOpts string, timeout time.Duration) (*benchEngine, error) {
+	jar := os.Getenv(enginetest.EnvJar)
+	if jar == "" {
+		jar = filepath.Join(repoRoot, filepath.FromSlash(enginetest.JarPath))
+		if _, err := os.Stat(jar); err != nil {
+			logf("engine jar missing: running dev/camunda/engine.sh build")
+			b := exec.CommandContext(ctx, "bash", filepath.Join(repoRoot, "dev/camunda/engine.sh"), "build")
+			b.Stderr = os.Stderr
+			out, err := b.Output()
+			if err != nil {
+				return nil, fmt.Errorf("engine.sh build: %w", err)
+			}
+			jar = strings.TrimSpace(string(out))
 		}
-		jar = strings.TrimSpace(string(out))
 	}
 	dir, err := os.MkdirTemp("", "bench-worker-engine-")
 	if err != nil {
@@ -52,97 +72,55 @@ func startEngine(ctx context.Context, repoRoot, javaOpts string, timeout time.Du
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("copy engine jar: %w", err)
 	}
-	port, err := freePort()
+	jvm := strings.Fields(javaOpts)
+	if jvm == nil {
+		jvm = []string{} // no flags at all, not enginetest's defaults
+	}
+	restoreURL := setEnv(enginetest.EnvURL, "") // -engine "" means: start our own
+	restoreJar := setEnv(enginetest.EnvJar, copyJar)
+	logf("starting engine: java %s -jar %s", strings.Join(jvm, " "), copyJar)
+	eng, err := enginetest.Start(ctx, enginetest.Options{JVMArgs: jvm, StartTimeout: timeout, HTTPClient: driverClient()})
+	restoreJar()
+	restoreURL()
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	args := append(strings.Fields(javaOpts), "-jar", copyJar, fmt.Sprintf("--server.port=%d", port))
-	logPath := filepath.Join(dir, "engine.log")
-	lf, err := os.Create(logPath)
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	cmd := exec.Command("java", args...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		lf.Close()
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start java: %w", err)
-	}
-	lf.Close()
-	e := &localEngine{cmd: cmd, dir: dir, URL: fmt.Sprintf("http://127.0.0.1:%d/engine-rest", port), log: logPath}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	logf("starting engine: java %s (log %s)", strings.Join(args, " "), logPath)
-	deadline := time.Now().Add(timeout)
-	for {
-		if err := ping(ctx, e.URL); err == nil {
-			return e, nil
-		}
-		select {
-		case <-exited:
-			tail, _ := os.ReadFile(logPath)
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("engine exited before answering; log:\n%s", lastLines(string(tail), 30))
-		case <-ctx.Done():
-			e.stop()
-			return nil, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			e.stop()
-			return nil, fmt.Errorf("engine did not answer within %s", timeout)
-		}
-	}
+	logf("engine log %s", eng.LogPath())
+	return &benchEngine{Engine: eng, dir: dir}, nil
 }
 
-// stop sends SIGTERM to the engine we started (its own process group), SIGKILL after 20 s.
-func (e *localEngine) stop() {
-	if e == nil || e.cmd.Process == nil {
+// stop ends the engine we started (SIGTERM, SIGKILL after 20 s) and removes its jar copy
+// and log; an external engine is left alone.
+func (e *benchEngine) stop() {
+	if e == nil || e.External() {
 		return
 	}
-	pid := e.cmd.Process.Pid
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		for syscall.Kill(pid, 0) == nil {
-			time.Sleep(100 * time.Millisecond)
-		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = e.Stop(ctx)
+	if p := e.LogPath(); p != "" {
+		os.Remove(p)
 	}
 	os.RemoveAll(e.dir)
 }
 
-func ping(ctx context.Context, base string) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/engine", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
+// setEnv sets (or, for "", unsets) an environment variable and returns a func restoring it,
+// so the contenders' processes see the environment this command was started with.
+func setEnv(key, value string) (restore func()) {
+	old, had := os.LookupEnv(key)
+	if value == "" {
+		os.Unsetenv(key)
+	} else {
+		os.Setenv(key, value)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("status %d", resp.StatusCode)
+	return func() {
+		if had {
+			os.Setenv(key, old)
+		} else {
+			os.Unsetenv(key)
+		}
 	}
-	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func copyFile(src, dst string) error {
@@ -162,54 +140,6 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// rest is the driver's own client for deploying and starting instances; contenders have
-// their own clients.
-type rest struct {
-	base string
-	hc   *http.Client
-}
-
-func newRest(base string) *rest {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	return &rest{base: strings.TrimRight(base, "/"), hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
-}
-
-func (r *rest) do(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, r.base+path, body)
-	if err != nil {
-		return err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := r.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(data)))
-	}
-	if out != nil && len(data) > 0 {
-		return json.Unmarshal(data, out)
-	}
-	return nil
-}
-
 // bpmn is a process with one external task on topic: start → external task → end.
 func bpmn(key, topic string) string {
 	return `<?xml version="1.0" encoding="UTF-8"?>
@@ -225,43 +155,25 @@ func bpmn(key, topic string) string {
 }
 
 // deploy deploys one process per (key, topic) pair in one deployment.
-func (r *rest) deploy(ctx context.Context, name string, procs map[string]string) error {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	_ = mw.WriteField("deployment-name", name)
-	_ = mw.WriteField("enable-duplicate-filtering", "false")
+func (e *benchEngine) deploy(ctx context.Context, name string, procs map[string]string) error {
+	files := make(map[string][]byte, len(procs))
 	for key, topic := range procs {
-		fw, err := mw.CreateFormFile(key, key+".bpmn")
-		if err != nil {
-			return err
-		}
-		if _, err := io.WriteString(fw, bpmn(key, topic)); err != nil {
-			return err
-		}
+		files[key+".bpmn"] = []byte(bpmn(key, topic))
 	}
-	if err := mw.Close(); err != nil {
-		return err
-	}
-	return r.do(ctx, http.MethodPost, "/deployment/create", mw.FormDataContentType(), &buf, nil)
+	_, err := e.Deploy(ctx, name, files)
+	return err
 }
 
 // start starts one instance of key and returns its id.
-func (r *rest) start(ctx context.Context, key string) (string, error) {
-	var out struct {
-		ID string `json:"id"`
-	}
-	err := r.do(ctx, http.MethodPost, "/process-definition/key/"+key+"/start", "application/json", strings.NewReader("{}"), &out)
-	if err == nil && out.ID == "" {
+func (e *benchEngine) start(ctx context.Context, key string) (string, error) {
+	id, err := e.StartProcess(ctx, key, "", nil)
+	if err == nil && id == "" {
 		err = errors.New("start: no instance id in the answer")
 	}
-	return out.ID, err
+	return id, err
 }
 
-// count is GET /external-task/count?topicName=topic (plus extra query).
-func (r *rest) count(ctx context.Context, topic, extra string) (int, error) {
-	var out struct {
-		Count int `json:"count"`
-	}
-	err := r.do(ctx, http.MethodGet, "/external-task/count?topicName="+topic+extra, "", nil, &out)
-	return out.Count, err
+// count is the number of external tasks on topic (GET /external-task/count?topicName=topic).
+func (e *benchEngine) count(ctx context.Context, topic string) (int, error) {
+	return e.CountExternalTasks(ctx, url.Values{"topicName": {topic}})
 }

@@ -12,9 +12,10 @@
 // driver sends the start request to the moment the contender's handler starts (both on this
 // host's clock). Every contender gets its own topic, so runs never share tasks.
 //
-// The engine is started from dev/camunda/target/camunda-dev.jar (built with
-// dev/camunda/engine.sh build if missing) unless -engine or WAITROOM_TEST_CAMUNDA_URL names a
-// running one. It is not a test: `go test ./...` never runs it.
+// The engine is started with internal/enginetest from a copy of
+// dev/camunda/target/camunda-dev.jar (built with dev/camunda/engine.sh build if missing) or of
+// $WAITROOM_TEST_CAMUNDA_JAR, unless -engine or WAITROOM_TEST_CAMUNDA_URL names a running one.
+// It is not a test: `go test ./...` never runs it.
 package main
 
 import (
@@ -163,20 +164,17 @@ func run(o options) error {
 		}
 	}
 
-	url := strings.TrimRight(o.engineURL, "/")
-	enginePID := 0
-	if url == "" {
-		eng, err := startEngine(ctx, root, o.javaOpts, 5*time.Minute)
-		if err != nil {
+	var api *benchEngine
+	if base := strings.TrimRight(o.engineURL, "/"); base == "" {
+		if api, err = startEngine(ctx, root, o.javaOpts, 5*time.Minute); err != nil {
 			return err
 		}
-		defer eng.stop()
-		url = eng.URL
-		enginePID = eng.cmd.Process.Pid
-		logf("engine ready at %s (pid %d)", url, enginePID)
-	} else if err := ping(ctx, url); err != nil {
-		return fmt.Errorf("engine at %s: %w", url, err)
+		defer api.stop()
+		logf("engine ready at %s (pid %d)", api.BaseURL, api.PID())
+	} else if api, err = attachEngine(ctx, base); err != nil {
+		return err
 	}
+	url, enginePID := api.BaseURL, api.PID()
 
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
@@ -190,7 +188,6 @@ func run(o options) error {
 	}
 
 	env := benchEnv{url: url, parallel: o.parallel, async: o.async, lock: time.Minute, nodeDir: nodeDir, nodeInterval: o.nodeInterval}
-	api := newRest(url)
 	runID := strconv.FormatInt(time.Now().Unix()%100000, 10)
 	topicOf := func(c contender, round int, sc string) string {
 		return fmt.Sprintf("bench-%s-%s-r%d-%s", runID, c.name, round, sc)
@@ -329,7 +326,7 @@ func (q *quiet) wait(ctx context.Context) {
 func (q *quiet) stopped() { q.lastStop = time.Now() }
 
 // startMany starts n instances of key with the given concurrency.
-func startMany(ctx context.Context, api *rest, key string, n, conc int) error {
+func startMany(ctx context.Context, api *benchEngine, key string, n, conc int) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, conc)
@@ -351,13 +348,13 @@ func startMany(ctx context.Context, api *rest, key string, n, conc int) error {
 }
 
 // drain is scenario A for one contender: fill the topic, then time the worker emptying it.
-func drain(ctx context.Context, q *quiet, api *rest, env benchEnv, c contender, topic, key string, n, starters int, cpu func(int) time.Duration, enginePID int) (result, error) {
+func drain(ctx context.Context, q *quiet, api *benchEngine, env benchEnv, c contender, topic, key string, n, starters int, cpu func(int) time.Duration, enginePID int) (result, error) {
 	res := result{contender: c.name}
 	t0 := time.Now()
 	if err := startMany(ctx, api, key, n, starters); err != nil {
 		return res, fmt.Errorf("start instances: %w", err)
 	}
-	if got, err := api.count(ctx, topic, ""); err != nil || got != n {
+	if got, err := api.count(ctx, topic); err != nil || got != n {
 		return res, fmt.Errorf("expected %d open tasks on %s, engine says %d (%v)", n, topic, got, err)
 	}
 	logf("%s: started %d instances in %v", topic, n, time.Since(t0).Round(time.Millisecond))
@@ -395,7 +392,7 @@ func drain(ctx context.Context, q *quiet, api *rest, env benchEnv, c contender, 
 	if starts != n {
 		return res, fmt.Errorf("%s: %d distinct handler starts for %d tasks", c.name, starts, n)
 	}
-	if left, err := api.count(ctx, topic, ""); err != nil || left != 0 {
+	if left, err := api.count(ctx, topic); err != nil || left != 0 {
 		return res, fmt.Errorf("%s: %d tasks left on %s after all completions (%v)", c.name, left, topic, err)
 	}
 	return res, nil
@@ -403,7 +400,7 @@ func drain(ctx context.Context, q *quiet, api *rest, env benchEnv, c contender, 
 
 // trickle is scenario B for one contender: the worker idles in its long poll; instances are
 // started one at a time at rate per second.
-func trickle(ctx context.Context, q *quiet, api *rest, env benchEnv, c contender, topic, key string, n int, rate float64, cpu func(int) time.Duration, enginePID int) (result, error) {
+func trickle(ctx context.Context, q *quiet, api *benchEngine, env benchEnv, c contender, topic, key string, n int, rate float64, cpu func(int) time.Duration, enginePID int) (result, error) {
 	res := result{contender: c.name}
 	q.wait(ctx)
 	rec := newRecorder(n)

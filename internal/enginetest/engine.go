@@ -73,6 +73,9 @@ type Options struct {
 	StartTimeout time.Duration
 	// JVMArgs replace the JVM flags; nil means CAMUNDA_DEV_JAVA_OPTS or DefaultJVMArgs.
 	JVMArgs []string
+	// HTTPClient is used for the readiness probe and the REST helpers; nil means a client of
+	// its own with a 60 s timeout (e.g. give a benchmark driver a larger idle-connection pool).
+	HTTPClient *http.Client
 }
 
 // Engine is a running Camunda engine.
@@ -110,7 +113,10 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("enginetest: BasicAuth must be \"user:password\"")
 		}
 	}
-	e := &Engine{opts: opts, client: &http.Client{Timeout: 60 * time.Second}}
+	e := &Engine{opts: opts, client: opts.HTTPClient}
+	if e.client == nil {
+		e.client = &http.Client{Timeout: 60 * time.Second}
+	}
 
 	if u := os.Getenv(EnvURL); u != "" {
 		if opts.BasicAuth != "" {
@@ -358,6 +364,17 @@ func (e *Engine) Port() int {
 		return 0
 	}
 	return e.port
+}
+
+// PID is the process id of the running engine's JVM (0 for an external engine, or when it is
+// stopped), e.g. to read its CPU time.
+func (e *Engine) PID() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.proc == nil {
+		return 0
+	}
+	return e.proc.cmd.Process.Pid
 }
 
 // External reports whether the engine came from WAITROOM_TEST_CAMUNDA_URL.
