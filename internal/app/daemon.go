@@ -129,7 +129,6 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		CorrelationVariable: config.DefaultCorrelationVariable,
 		AuthToken:           cfg.HTTP.AuthToken,
 		MaxBodyBytes:        int64(cfg.HTTP.MaxBodyBytes),
-		Overloaded:          func(err error) bool { return errors.Is(err, waitroom.ErrTooManyWaiters) },
 		Ready: map[string]httpapi.Check{
 			"store": func(ctx context.Context) error {
 				if err := br.Check(ctx); err != nil {
@@ -300,11 +299,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *zap.Logger) (repo.S
 		if err != nil {
 			return nil, waitErr(log, attempt, where, "open", err)
 		}
-		if err := s.Ping(octx); err != nil {
-			_ = s.Close()
-			return nil, waitErr(log, attempt, where, "ping", err)
-		}
-		return s, nil
+		return s, nil // stores.Open has pinged it
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 500 * time.Millisecond

@@ -135,7 +135,7 @@ camunda.shutdownTimeout; a second signal exits at once.`,
 			return runDaemon(cmd.Context(), load, stderr)
 		},
 	})
-	root.AddCommand(newMigrateCmd(load, stdout, stderr))
+	root.AddCommand(newMigrateCmd(load))
 	root.AddCommand(&cobra.Command{
 		Use:   "config",
 		Short: "Print the effective configuration, secrets redacted",

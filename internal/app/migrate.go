@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,7 +13,7 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/repo/stores"
 )
 
-func newMigrateCmd(load func() (*config.Config, config.Source, error), stdout, stderr io.Writer) *cobra.Command {
+func newMigrateCmd(load func() (*config.Config, config.Source, error)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply or inspect the process_store schema migrations",

@@ -56,8 +56,6 @@ type Config struct {
 	AuthToken string
 	// MaxBodyBytes limits request bodies.
 	MaxBodyBytes int64
-	// Overloaded reports whether a wait error means "too many waiters" (503, retry later).
-	Overloaded func(error) bool
 	// Ready are the /readyz checks by name.
 	Ready map[string]Check
 	// Registerer and Gatherer for /metrics; nil means the API counts nothing and serves no
@@ -98,9 +96,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.CorrelationVariable == "" {
 		cfg.CorrelationVariable = "correlationId"
-	}
-	if cfg.Overloaded == nil {
-		cfg.Overloaded = func(error) bool { return false }
 	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
@@ -352,7 +347,7 @@ func (s *Server) waitAndAnswer(w http.ResponseWriter, r *http.Request, ctx conte
 		writeJSON(w, http.StatusOK, Result{CorrelationID: id, Status: repo.StatusDone, Payload: payload})
 		return
 	}
-	if s.cfg.Overloaded(err) {
+	if errors.Is(err, waitroom.ErrTooManyWaiters) {
 		w.Header().Set("Retry-After", "1")
 		w.Header().Set("Location", resultPath(id))
 		writeProblem(w, Problem{Type: "too-many-waiters", Title: "too many concurrent waits", Status: http.StatusServiceUnavailable,
