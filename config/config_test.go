@@ -196,6 +196,7 @@ func TestBadEnvironment(t *testing.T) {
 		{map[string]string{"DB_PORT": "abc"}, []string{"store.port"}},
 		{map[string]string{"WAITROOM_CAMUNDA_SHUTDOWNTIMEOUT": "-1s"}, []string{"camunda.shutdownTimeout", "positive"}},
 		{map[string]string{"DB_HOST": "h", "DB_NAME": "n", "DB_USER": "u"}, []string{"store.password", "DB_PASSWORD"}},
+		{map[string]string{"WAITROOM_INSTANCE_ID": "replica/1"}, []string{`instance.id = "replica/1"`, "[A-Za-z0-9._:-]"}},
 		{map[string]string{"WAITROOM_CAMUNDA_SHUTDOWNTIMEOUT": "15s"}, []string{"camunda.shutdownTimeout", "longer than camunda.asyncResponseTimeout (20s)"}},
 	}
 	for _, tc := range cases {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,9 @@ var secretKeys = map[string]bool{
 }
 
 func isSecretKey(key string) bool { return secretKeys[strings.ToLower(key)] }
+
+// idPattern is the correlation id rule of repo.ValidateID, which instance ids follow too.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // Drivers the store supports.
 const (
@@ -231,6 +235,10 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	// The instance id is the owner column (VARCHAR(64)) and the Camunda worker id.
+	if !idPattern.MatchString(c.Instance.ID) {
+		add("instance.id", c.Instance.ID, "must be 1 to 64 characters from [A-Za-z0-9._:-] (it is stored as the owner of this instance's rows)")
+	}
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	oneOf("log.format", c.Log.Format, "json", "console")
 
