@@ -253,7 +253,7 @@ func TestNoQueriesWhileIdleAndConstantCostWhileBusy(t *testing.T) {
 	cfg.MaxWaiters = 5000
 	r := newTestRoom(t, spy, cfg)
 
-	// Idle: nothing to observe but the passage of time.
+	// Idle: an observation window (not synchronisation): nothing may be queried during it.
 	time.Sleep(200 * time.Millisecond)
 	assert.Zero(t, spy.statuses.Load(), "no queries while nobody waits")
 
