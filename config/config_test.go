@@ -118,6 +118,11 @@ func TestBadFiles(t *testing.T) {
 			secrets: []string{"pw-secret", "tok-secret"},
 		},
 		"not-yaml.bad.yaml": {want: []string{"not-yaml.bad.yaml", "must be valid YAML"}},
+		"start.bad.yaml": {want: []string{
+			`http.startableProcesses[1] = "no spaces please": must be a process definition key`,
+			`http.startLease = "15s": must be at least twice http.startTimeout (10s)`,
+			`failover.deadAfter = "5s": must be at least three failover.heartbeatInterval (2s)`,
+		}},
 	}
 	files, err := filepath.Glob("testdata/*.bad.yaml")
 	require.NoError(t, err)
@@ -136,6 +141,28 @@ func TestBadFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStartAndFailoverKeys: the start protocol's and failover's defaults, and the allow-list
+// from the environment as a comma-separated list.
+func TestStartAndFailoverKeys(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, _, err := Load("", env(nil))
+	require.NoError(t, err)
+	require.Empty(t, c.HTTP.StartableProcesses, "empty: the embedded models")
+	require.Equal(t, 5*time.Second, c.HTTP.StartTimeout)
+	require.Equal(t, 15*time.Second, c.HTTP.StartLease)
+	require.True(t, c.Failover.Enabled)
+	require.Equal(t, time.Second, c.Failover.HeartbeatInterval)
+	require.Equal(t, 4*time.Second, c.Failover.DeadAfter)
+
+	c, _, err = Load("", env(map[string]string{
+		"WAITROOM_HTTP_STARTABLEPROCESSES": "onboard-user,invoice.v2",
+		"WAITROOM_FAILOVER_ENABLED":        "false",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, []string{"onboard-user", "invoice.v2"}, c.HTTP.StartableProcesses)
+	require.False(t, c.Failover.Enabled)
 }
 
 func TestMissingExplicitFile(t *testing.T) {

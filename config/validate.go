@@ -71,6 +71,9 @@ func isSecretKey(key string) bool { return secretKeys[strings.ToLower(key)] }
 // idPattern is the correlation id rule of repo.ValidateID, which instance ids follow too.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
+// processKeyPattern is the HTTP API's rule for a process definition key.
+var processKeyPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
+
 // Drivers the store supports.
 const (
 	DriverSQLite   = "sqlite"
@@ -383,6 +386,26 @@ func (c *Config) Validate() error {
 	positiveDur("http.readTimeout", h.ReadTimeout)
 	if h.WriteTimeout <= w.Timeout {
 		add("http.writeTimeout", h.WriteTimeout, "must be longer than waitroom.timeout (%s), or answers are cut off", w.Timeout)
+	}
+
+	for i, k := range h.StartableProcesses {
+		if !processKeyPattern.MatchString(k) {
+			add(fmt.Sprintf("http.startableProcesses[%d]", i), k, "must be a process definition key: 1 to 255 characters from [A-Za-z0-9._-]")
+		}
+	}
+	if h.StartTimeout < 100*time.Millisecond {
+		add("http.startTimeout", h.StartTimeout, "must be at least 100ms")
+	}
+	if h.StartLease < 2*h.StartTimeout || h.StartLease > 24*time.Hour {
+		add("http.startLease", h.StartLease, "must be at least twice http.startTimeout (%s), so a start the engine answers late still lands inside the lease, and at most 24h", h.StartTimeout)
+	}
+
+	f := c.Failover
+	if f.HeartbeatInterval < 100*time.Millisecond {
+		add("failover.heartbeatInterval", f.HeartbeatInterval, "must be at least 100ms")
+	}
+	if f.DeadAfter < 3*f.HeartbeatInterval || f.DeadAfter > 24*time.Hour {
+		add("failover.deadAfter", f.DeadAfter, "must be at least three failover.heartbeatInterval (%s), so one late beat is not a death, and at most 24h", f.HeartbeatInterval)
 	}
 
 	r := c.Retention
