@@ -1,0 +1,13 @@
+// Package fault lets a test build of the daemon die with SIGKILL at named points of its
+// protocols, so a fault suite can prove that whatever a crash interrupts, a retry recovers.
+//
+// It does nothing in a normal build. Only a binary built with the build tag faultinject
+// (go build -tags faultinject ./cmd/worker) reads EnvKill and can kill itself; a production
+// binary cannot, whatever its environment says.
+package fault
+
+// EnvKill names the environment variable of a faultinject build that says where to die: a
+// comma-separated list of point=prefix rules, e.g.
+// "start.after-insert=kill-a-,start.after-engine=kill-b-". The process kills itself with
+// SIGKILL when it reaches a point for an id that starts with the rule's prefix.
+const EnvKill = "WAITROOM_FAULT_KILL"
