@@ -43,6 +43,7 @@ type Heartbeats interface {
 // not take every peer for dead.
 type Failover struct {
 	eng       *engine
+	ownHC     bool
 	hb        Heartbeats
 	self      string
 	interval  time.Duration
@@ -78,14 +79,15 @@ func NewFailover(cam config.Camunda, fo config.Failover, hb Heartbeats, log *zap
 	}
 	cam = camundaDefaults(cam)
 	hc := o.httpClient
-	if hc == nil {
+	own := hc == nil
+	if own {
 		var err error
 		if hc, err = newHTTPClient(cam, o.transport); err != nil {
 			return nil, err
 		}
 	}
 	return &Failover{
-		eng: newEngine(cam, hc), hb: hb, self: cam.WorkerID,
+		eng: newEngine(cam, hc), ownHC: own, hb: hb, self: cam.WorkerID,
 		interval: fo.HeartbeatInterval, deadAfter: fo.DeadAfter,
 		sweepFor: cam.AsyncResponseTimeout + 10*time.Second,
 		clock:    o.clock, metrics: o.metrics, announced: map[string]bool{},
@@ -106,6 +108,9 @@ func (f *Failover) Run(ctx context.Context) error {
 			defer cancel()
 			if _, err := f.hb.ForgetWorker(fctx, f.self, 0); err != nil {
 				f.log.Warn("could not delete this replica's heartbeat; peers sweep it once it is stale", logging.Err(err))
+			}
+			if f.ownHC {
+				f.eng.hc.CloseIdleConnections()
 			}
 			return nil
 		case <-f.clock.After(f.interval):
