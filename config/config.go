@@ -36,7 +36,8 @@ type Config struct {
 // Instance identifies this replica to the engine (worker id) and in process_store (owner).
 type Instance struct {
 	// ID is this replica's id; "" means host name plus a random suffix, so replicas never share
-	// one. It is the default Camunda worker id and the owner of rows this replica registers.
+	// one. It is the owner of rows this replica registers, and the start of its default
+	// Camunda worker id.
 	ID string `mapstructure:"id"`
 }
 
@@ -83,7 +84,8 @@ type Store struct {
 type Camunda struct {
 	// URL is the engine's REST root, e.g. http://localhost:8080/engine-rest.
 	URL string `mapstructure:"url"`
-	// WorkerID is sent with every fetch-and-lock; "" means instance.id.
+	// WorkerID is sent with every fetch-and-lock; "" means instance.id plus a suffix new at
+	// each start (see bootWorkerID: a restarted replica must not share its predecessor's).
 	WorkerID string `mapstructure:"workerId"`
 	// Auth is basic (username/password) or bearer (token); at most one.
 	Auth CamundaAuth `mapstructure:"auth"`

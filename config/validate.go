@@ -110,7 +110,7 @@ func (c *Config) resolve() {
 		c.Instance.ID = generateInstanceID()
 	}
 	if c.Camunda.WorkerID == "" {
-		c.Camunda.WorkerID = c.Instance.ID
+		c.Camunda.WorkerID = bootWorkerID(c.Instance.ID)
 	}
 	s := &c.Store
 	s.Driver = strings.ToLower(strings.TrimSpace(s.Driver))
@@ -170,6 +170,21 @@ func generateInstanceID() string {
 		id = id[len(id)-64:]
 	}
 	return id
+}
+
+// bootWorkerID is the default Camunda worker id: the instance id plus a suffix new at each
+// start. A killed replica's last long poll stays queued in the engine until its
+// asyncResponseTimeout and locks tasks for its worker id; a restarted replica under the same
+// id would neither work them (it did not fetch them) nor let the failover sweep unlock them
+// (the id beats again). With a new id per start the old one goes silent and is swept.
+func bootWorkerID(instanceID string) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	suffix := "." + hex.EncodeToString(b[:])
+	if len(instanceID)+len(suffix) > 64 {
+		instanceID = instanceID[:64-len(suffix)]
+	}
+	return instanceID + suffix
 }
 
 // defaultSQLiteDSN is config.yaml's store.dsn; setting DB_HOST replaces it with a built DSN.

@@ -23,15 +23,18 @@ func TestPoint(t *testing.T) {
 		os.Stdout.WriteString("survived\n")
 		os.Exit(0)
 	}
+	once := t.TempDir()
 	for _, tc := range []struct {
 		id       string
 		wantKill bool
 	}{
 		{"kill-me-1", fault.Enabled},
+		{"kill-me-1", false}, // once per point and id: this one was killed already
 		{"spare-me-1", false},
 	} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestPoint$")
-		cmd.Env = append(os.Environ(), childEnv+"="+tc.id, fault.EnvKill+"=start.after-insert=kill-me-,start.after-engine=spare-")
+		cmd.Env = append(os.Environ(), childEnv+"="+tc.id, fault.EnvOnceDir+"="+once,
+			fault.EnvKill+"=start.after-insert=kill-me-,start.after-engine=spare-")
 		out, err := cmd.CombinedOutput()
 		var exit *exec.ExitError
 		killed := errors.As(err, &exit) && exit.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL
