@@ -135,7 +135,7 @@ func killAtEachStartPoint(t *testing.T, h *harness) {
 // failoverFigures are what killReplicaUnderLoad measures.
 type failoverFigures struct {
 	requests, affected, retried int
-	got202                      int // requests that needed a second wait
+	got202                      int           // requests that needed a second wait
 	takeover                    time.Duration // kill -> the last task it held is handled elsewhere
 	heldAtKill                  int
 	lateLocks                   int           // tasks its queued long poll locked after the kill

@@ -360,8 +360,6 @@ func (s *Server) waitAndAnswer(w http.ResponseWriter, r *http.Request, ctx conte
 	s.answerStart(w, st)
 }
 
-func (s *Server) answerRecord(w http.ResponseWriter, rec repo.Record) { s.answerRecordWith(w, rec, "") }
-
 // answerRecordWith answers a row: 200 DONE, 422 ERROR, 202 PENDING with Location; instanceID,
 // when known, is the engine's instance of the row's process.
 func (s *Server) answerRecordWith(w http.ResponseWriter, rec repo.Record, instanceID string) {
