@@ -128,7 +128,10 @@ func (s *Server) startFlow(w http.ResponseWriter, r *http.Request, key string, r
 	c.log = s.log.With(logging.CorrelationID(c.id), zap.String("process_key", key))
 
 	fault.Point(FaultBeforeInsert, c.id)
-	st, created, err := s.cfg.Store.BeginStart(ctx, c.id, key, s.cfg.StartLease)
+	// Detached: a client leaving mid-insert must not leave a row whose creator gave up.
+	bctx, cancel := detached(ctx, 10*time.Second)
+	st, created, err := s.cfg.Store.BeginStart(bctx, c.id, key, s.cfg.StartLease)
+	cancel()
 	if err != nil {
 		s.storeProblem(w, "register the start", err)
 		return
@@ -188,10 +191,12 @@ func (s *Server) record(ctx context.Context, c *startCall, instanceID string) {
 	case err != nil:
 		c.log.Warn("could not record the process instance on its row; a retry after the lease finds it in the engine",
 			logging.ProcessInstanceID(instanceID), logging.Err(err))
+		c.st.ProcessInstanceID = instanceID // this caller knows it, and waits for it
 	case got != instanceID:
 		s.countStart(startDuplicate)
 		c.log.Error("a second process instance was started for one correlation id: a start reached the engine after its lease ran out",
 			logging.ProcessInstanceID(instanceID), zap.String("recorded_instance_id", got), zap.Duration("start_lease", s.cfg.StartLease))
+		c.st.ProcessInstanceID = got // the row's result comes from whichever finishes first; report the recorded one
 	default:
 		c.st.ProcessInstanceID = instanceID
 	}
@@ -310,7 +315,8 @@ func (s *Server) awaitStart(w http.ResponseWriter, r *http.Request, c *startCall
 // one exists it is recorded, and if none does, this caller takes the start over and starts
 // it. It reports whether the caller should go on waiting; when false it has answered.
 func (s *Server) recover(w http.ResponseWriter, r *http.Request, c *startCall) bool {
-	qctx, cancel := detached(r.Context(), s.cfg.StartTimeout+5*time.Second)
+	// Two engine queries (runtime, history), each bounded by http.startTimeout, then writes.
+	qctx, cancel := detached(r.Context(), 2*s.cfg.StartTimeout+5*time.Second)
 	defer cancel()
 	ids, err := s.cfg.Starter.FindInstances(qctx, c.st.ProcessKey, s.cfg.CorrelationVariable, c.id)
 	if err != nil {
@@ -326,8 +332,7 @@ func (s *Server) recover(w http.ResponseWriter, r *http.Request, c *startCall) b
 			c.log.Error("the engine holds several process instances for one correlation id", zap.Strings("process_instance_ids", ids))
 		}
 		c.log.Info("an interrupted start had reached the engine; recording its instance", logging.ProcessInstanceID(ids[0]))
-		s.record(qctx, c, ids[0])
-		c.st.ProcessInstanceID = ids[0] // wait for it even if recording failed
+		s.record(qctx, c, ids[0]) // sets c.st.ProcessInstanceID, even if recording failed
 		return true
 	}
 	won, err := s.cfg.Store.ClaimStart(qctx, c.id, c.st.Attempt, s.cfg.StartLease)
