@@ -128,6 +128,11 @@ func New(ctx context.Context, db *sql.DB, opts repo.Options) (*Store, error) {
 // Settings returns what New read from the database.
 func (s *Store) Settings() Settings { return s.settings }
 
+// IDsFoldCase reports whether correlation_id's collation ignores letter case, so that the
+// table cannot hold two ids that differ only in case (the second gets repo.ErrIDConflict).
+// The conformance suite (repotest.CaseFolder) reads it.
+func (s *Store) IDsFoldCase() bool { return s.settings.IDCaseInsensitive }
+
 // DB returns the pool, for migrations and tests.
 func (s *Store) DB() *sql.DB { return s.db }
 
