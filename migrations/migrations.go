@@ -109,7 +109,7 @@ func Up(ctx context.Context, db *sql.DB, driver string) (err error) {
 	default:
 		var dirty migrate.ErrDirty
 		if errors.As(err, &dirty) {
-			return fmt.Errorf("migrations: %s: version %d is marked dirty in %s: a migration failed partway (cut off, or an error); check the schema against %s/%03d_*.up.sql, then either finish it by hand and run 'worker migrate force %d', or run 'worker migrate force %d' and 'worker migrate up' to run it again (every file is guarded): %w",
+			return fmt.Errorf("migrations: %s: version %d is marked dirty in %s: a migration failed partway (cut off, or an error); check the schema against %s/%03d_*.up.sql, then either finish it by hand and run 'worker migrate force %d', or run 'worker migrate force %d' and 'worker migrate up' to run it again (the SQL Server and PostgreSQL files are guarded): %w",
 				driver, dirty.Version, Table, driver, dirty.Version, dirty.Version, previous(driver, uint(dirty.Version)), err)
 		}
 		return fmt.Errorf("migrations: %s: up: %w", driver, err)
@@ -120,7 +120,9 @@ func Up(ctx context.Context, db *sql.DB, driver string) (err error) {
 // any migration: the recovery after a migration failed partway (golang-migrate marks a
 // version dirty before it runs the file and refuses to go on while it is). Check the schema
 // first: when version N is dirty, either finish N's file by hand and force N, or, since
-// every file here is guarded and may run again, force N-1 and run Up, which runs N again.
+// the SQL Server and PostgreSQL files are guarded and may run again, force the version
+// before N and run Up, which runs N again. (SQLite applies a file and its version in one
+// transaction, so a failure there never leaves a version dirty.)
 // version is 0 (nothing applied) or one of the dialect's embedded versions. It takes the
 // migration lock, so it waits for a running Up.
 func Force(ctx context.Context, db *sql.DB, driver string, version uint) (err error) {
