@@ -23,8 +23,8 @@ type fakeFinisher struct {
 	err       error
 	inserted  bool
 	insertErr error
-	calls    []string
-	bodies   []string
+	calls     []string
+	bodies    []string
 }
 
 func (f *fakeFinisher) Complete(_ context.Context, id string, p json.RawMessage) (repo.Outcome, error) {
