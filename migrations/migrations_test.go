@@ -451,7 +451,7 @@ func TestMSSQLFiles(t *testing.T) {
 		"IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_ProcessStore_Status_UpdatedAt' AND object_id = OBJECT_ID(N'dbo.process_store'))",
 		"CASE WHEN CAST(SERVERPROPERTY('EngineEdition') AS INT) IN (3, 5, 8) THEN N'ON' ELSE N'OFF' END",
 		"EXEC (N'CREATE INDEX IX_ProcessStore_Status_UpdatedAt ON dbo.process_store(status, updated_at) WITH (ONLINE = ' + @online + N')')",
-		// the duplicate dropped only in the seed's exact shape, and only beside the wider index
+		// the duplicate dropped only in the Node.js service's exact shape, and only beside the wider index
 		"WHERE i.name = N'IX_ProcessStore_Status' AND i.object_id = OBJECT_ID(N'dbo.process_store') AND i.type = 2 AND i.is_unique = 0 AND i.has_filter = 0",
 		"WHERE ic.object_id = i.object_id AND ic.index_id = i.index_id) = 1",
 		"AND ic.key_ordinal = 1 AND c.name = N'status'))",

@@ -21,7 +21,7 @@ func newMigrateCmd(load func() (*config.Config, config.Source, error)) *cobra.Co
 		Long: `Apply (up), inspect (status) or repair (force) the embedded migrations of the
 configured store. 'migrate up' is idempotent and safe when several replicas run it at once
 (PostgreSQL and SQL Server take a database lock while migrating); it runs until done (Ctrl-C
-stops it). A database that already has the seed service's process_store table is adopted:
+stops it). A database that already has the Node.js service's process_store table is adopted:
 the first migration creates only what is missing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -18,13 +18,13 @@ BEGIN
   EXEC (N'CREATE INDEX IX_ProcessStore_Status_UpdatedAt ON dbo.process_store(status, updated_at) WITH (ONLINE = ' + @online + N')');
 END;
 
--- IX_ProcessStore_Status (status), from the seed's script and 001, duplicates the leading
--- column of 002's IX_ProcessStore_Status_StartedAt (status, started_at): every seek on status
--- can use the wider index, and each index costs every write. It is dropped only when it is
--- still exactly what the seed's script created (non-unique, nonclustered, unfiltered, one
--- column: status) and the wider index exists and leads with status; an index someone
--- changed is left alone. Dropping a nonclustered index changes metadata only, after a
--- moment without other queries on the table.
+-- IX_ProcessStore_Status (status), from the Node.js service's script and 001, duplicates
+-- the leading column of 002's IX_ProcessStore_Status_StartedAt (status, started_at): every
+-- seek on status can use the wider index, and each index costs every write. It is dropped
+-- only when it still has exactly the shape that script created (non-unique, nonclustered,
+-- unfiltered, one column: status) and the wider index exists and leads with status; an index
+-- someone changed is left alone. Dropping a nonclustered index changes metadata only, after
+-- a moment without other queries on the table.
 IF EXISTS (SELECT 1 FROM sys.indexes i
            WHERE i.name = N'IX_ProcessStore_Status' AND i.object_id = OBJECT_ID(N'dbo.process_store')
              AND i.type = 2 AND i.is_unique = 0 AND i.has_filter = 0

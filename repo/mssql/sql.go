@@ -27,7 +27,7 @@ package mssql
 //     unless its bytes are the id's. A bare "correlation_id = @id" appears only in idTaken,
 //     the insert guard, which must see any row the primary key would collide with.
 //     Collation-changing the column instead would rebuild the primary key of a table the
-//     seed never cleaned, offline; see the README.
+//     Node.js service never cleaned, offline; see the README.
 //  3. Inserting an id that may exist: insert under idTaken with UPDLOCK, HOLDLOCK inside
 //     one transaction (SET XACT_ABORT ON), then read the row back with idIs. No row back
 //     means an id that differs only in case holds the key: ErrIDConflict. A duplicate key

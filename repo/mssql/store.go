@@ -1,6 +1,6 @@
 // Package mssql is the process_store on SQL Server and Azure SQL
 // (github.com/microsoft/go-mssqldb, driver name "sqlserver", or "azuresql" for Entra ID
-// logins), on the seed service's table dbo.process_store.
+// logins), on the Node.js service's table dbo.process_store.
 //
 // Honesty note: SQL Server cannot run on the machine this was written on. The statements
 // follow the rules written at the top of sql.go (READCOMMITTEDLOCK with every READPAST;
