@@ -77,7 +77,7 @@ func New(s repo.Store, set Settings, log *zap.Logger) *Store {
 func callerError(err error) bool {
 	return errors.Is(err, repo.ErrInvalidID) || errors.Is(err, repo.ErrInvalidJSON) ||
 		errors.Is(err, repo.ErrTooLarge) || errors.Is(err, repo.ErrInvalidArgument) ||
-		errors.Is(err, repo.ErrNotFound) || errors.Is(err, context.Canceled)
+		errors.Is(err, repo.ErrNotFound) || errors.Is(err, repo.ErrIDConflict) || errors.Is(err, context.Canceled)
 }
 
 // Check is the /readyz check: an error while the circuit is open or half-open.

@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -86,4 +87,28 @@ func TestBreakerOpensStopsCallsAndRecovers(t *testing.T) {
 		<-time.After(20 * time.Millisecond)
 	}
 	require.NoError(t, b.Check(ctx))
+}
+
+// conflicting answers every Create with ErrIDConflict, as the SQL Server store does for an id
+// whose key a case variant holds.
+type conflicting struct {
+	repo.Store
+	calls atomic.Int64
+}
+
+func (c *conflicting) Create(context.Context, string) (repo.Record, error) {
+	c.calls.Add(1)
+	return repo.Record{}, fmt.Errorf("create ABC: %w", repo.ErrIDConflict)
+}
+
+// TestIDConflictDoesNotTrip: an id conflict is the caller's problem, not the database's.
+func TestIDConflictDoesNotTrip(t *testing.T) {
+	c := &conflicting{}
+	b := New(c, Settings{Failures: 2, OpenFor: time.Hour}, zap.NewNop())
+	for i := 0; i < 10; i++ {
+		_, err := b.Create(context.Background(), "ABC")
+		require.ErrorIs(t, err, repo.ErrIDConflict)
+	}
+	require.EqualValues(t, 10, c.calls.Load())
+	require.NoError(t, b.Check(context.Background()))
 }

@@ -474,6 +474,9 @@ func (s *Server) storeProblem(w http.ResponseWriter, doing string, err error) {
 		writeProblem(w, Problem{Type: "body-too-large", Title: "body too large", Status: http.StatusRequestEntityTooLarge, Detail: err.Error()})
 	case errors.Is(err, repo.ErrInvalidJSON):
 		writeProblem(w, Problem{Type: "invalid-body", Title: "request body is not valid JSON", Status: http.StatusBadRequest, Detail: err.Error()})
+	case errors.Is(err, repo.ErrIDConflict):
+		writeProblem(w, Problem{Type: "correlation-id-conflict", Title: "the correlation id conflicts with an existing one", Status: http.StatusConflict,
+			Detail: "an id that differs only in letter case has a row, and the database cannot hold both (a case-insensitive collation); ids are compared byte for byte, so that row is not this id's: use another correlation id"})
 	default:
 		s.log.Error("store error", zap.String("doing", doing), logging.Err(err))
 		writeProblem(w, Problem{Type: "store-unavailable", Title: "the process store is unavailable", Status: http.StatusServiceUnavailable,
