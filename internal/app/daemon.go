@@ -82,6 +82,12 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return err
 	}
 	br := breaker.New(m.Store(raw), breaker.Settings{Failures: cfg.Store.BreakerFailures, OpenFor: cfg.Store.BreakerOpenFor}, storeLog)
+	m.WatchBreaker(br)
+	topicNames := make([]string, len(cfg.Topics))
+	for i, t := range cfg.Topics {
+		topicNames[i] = t.Name
+	}
+	m.InitSeries(topicNames)
 	store := repo.Store(br)
 	defer func() {
 		if err := store.Close(); err != nil {
