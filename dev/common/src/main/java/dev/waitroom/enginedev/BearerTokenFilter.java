@@ -137,11 +137,14 @@ public final class BearerTokenFilter implements Filter {
           new ImmutableSecret<>(settings.hs256Secret().getBytes(StandardCharsets.UTF_8))));
     }
     if (settings.jwksUri() != null) {
-      // Fetched on the first token, cached, fetched again for an unknown key id. Timeouts
-      // well above the library's 500 ms default: the machine running tests may be busy.
+      // Fetched on the first token, cached, fetched again for every unknown key id (no rate
+      // limit: a refused token must be a 401 whatever came before it, and key rotation in a
+      // test must not wait). Timeouts well above the library's 500 ms default: the machine
+      // running tests may be busy.
       JWKSource<SecurityContext> keys = JWKSourceBuilder
           .create(jwksUrl(settings.jwksUri()), new DefaultResourceRetriever(5000, 5000, 1 << 20))
           .retrying(true)
+          .rateLimited(false)
           .build();
       Set<JWSAlgorithm> algs = new HashSet<>(JWSAlgorithm.Family.RSA);
       algs.addAll(JWSAlgorithm.Family.EC);
@@ -193,7 +196,8 @@ public final class BearerTokenFilter implements Filter {
       refuse(res, req, 401, "malformed JWT: " + e.getMessage(), true);
       return;
     } catch (KeySourceException e) {
-      refuse(res, req, 503, "cannot fetch the JWK set: " + e.getMessage(), true);
+      String why = e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+      refuse(res, req, 503, "cannot fetch the JWK set: " + why, true);
       return;
     } catch (BadJOSEException | JOSEException e) {
       refuse(res, req, 401, e.getMessage(), true);
