@@ -494,6 +494,20 @@ func TestReadyAndUnknownHandler(t *testing.T) {
 	assert.Contains(t, err.Error(), "127.0.0.1:1")
 }
 
+// The runtime reads the engine's version when it first reaches it, whatever its numbering.
+func TestEngineVersion(t *testing.T) {
+	topicstest.Need(t, engine)
+	t.Parallel()
+	w := startWorker(t, camundaConfig("version-w"), []config.Topic{topicConfig("version-topic")}, map[string]topics.Handler{
+		"version-topic": topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil }),
+	})
+	topicstest.Eventually(t, 30*time.Second, func() bool { return w.rt.Ready() == nil }, "worker not ready: %v", w.rt.Ready())
+	want, err := engine.Version(context.Background())
+	require.NoError(t, err)
+	require.NotEmpty(t, want)
+	assert.Equal(t, want, w.rt.EngineVersion())
+}
+
 // TestEngineRestart stops the engine under a running worker and starts it again: the worker
 // reports not ready meanwhile, recovers by itself and works new tasks. Not parallel: it
 // restarts the shared engine while no other test runs.
