@@ -57,6 +57,14 @@ func TestSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
+	// The engine started is the kind asked for: its /version is that engine's.
+	version, err := e.Version(ctx)
+	require.NoError(t, err)
+	if !e.External() {
+		want := map[string]string{enginetest.Camunda: "7.24.0", enginetest.Operaton: "1.0.3"}
+		require.Equal(t, want[e.Kind()], version, "GET /version of the %s engine", e.Kind())
+	}
+
 	files := map[string][]byte{"enginetest-smoke.bpmn": []byte(smokeBPMN)}
 	depID, err := e.Deploy(ctx, "enginetest-smoke", files)
 	require.NoError(t, err)
