@@ -1,9 +1,10 @@
 package topics_test
 
-// Integration tests against a real Camunda 7.24 engine (topicstest starts one per package, or
-// uses WAITROOM_TEST_CAMUNDA_URL). Each test deploys its own process with its own topic, so
-// tests share the engine; only TestEngineRestart is not parallel (it restarts the engine, and
-// parallel tests wait until sequential ones are done).
+// Integration tests against a real engine, Camunda 7.24 or Operaton as WAITROOM_TEST_ENGINE
+// says (topicstest starts one per package, or uses WAITROOM_TEST_CAMUNDA_URL). Each test
+// deploys its own process with its own topic, so tests share the engine; only
+// TestEngineRestart is not parallel (it restarts the engine, and parallel tests wait until
+// sequential ones are done).
 
 import (
 	"context"
