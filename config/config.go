@@ -64,7 +64,8 @@ type Store struct {
 	User     string `mapstructure:"user"`
 	Password string `mapstructure:"password"`
 	// Params are extra connection parameters appended to the built DSN (for mssql, e.g.
-	// encrypt=true, "app name"; for postgres, e.g. sslmode=require).
+	// encrypt=true, "app name", or fedauth=ActiveDirectoryDefault for an Entra ID login; for
+	// postgres, e.g. sslmode=require).
 	Params map[string]string `mapstructure:"params"`
 	// MaxBodyBytes limits a payload or error body.
 	MaxBodyBytes int `mapstructure:"maxBodyBytes"`
@@ -74,6 +75,11 @@ type Store struct {
 	MaxOpenConns int `mapstructure:"maxOpenConns"`
 	// ConnectTimeout bounds how long start-up waits for the database to answer.
 	ConnectTimeout time.Duration `mapstructure:"connectTimeout"`
+	// MigrateTimeout bounds the migrations `worker run` applies when MigrateOnStart is set,
+	// apart from ConnectTimeout: a migration waits for a schema lock behind the queries of
+	// other services and may build an index on a large table, and one cut off leaves its
+	// version dirty, which stops every replica until someone runs `worker migrate force`.
+	MigrateTimeout time.Duration `mapstructure:"migrateTimeout"`
 	// BreakerFailures consecutive database failures open the circuit breaker: store calls
 	// then fail at once, and /readyz says so, for BreakerOpenFor before one trial call.
 	BreakerFailures int           `mapstructure:"breakerFailures"`

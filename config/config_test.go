@@ -129,6 +129,10 @@ func TestBadFiles(t *testing.T) {
 			`http.startLease = "15s": must be at least twice http.startTimeout (10s)`,
 			`failover.deadAfter = "5s": must be at least three failover.heartbeatInterval (2s)`,
 		}},
+		"entra.bad.yaml": {want: []string{
+			`store.params.fedauth = "ActiveDirectoryMagic": must be one of go-mssqldb's Entra ID workflows`, "ActiveDirectoryDefault",
+			`store.migrateTimeout = "0s": must be a positive duration`,
+		}},
 	}
 	files, err := filepath.Glob("testdata/*.bad.yaml")
 	require.NoError(t, err)
@@ -177,6 +181,34 @@ func TestMissingExplicitFile(t *testing.T) {
 	require.ErrorAs(t, err, &cerr)
 	require.Contains(t, err.Error(), "--config")
 	require.Contains(t, err.Error(), "does-not-exist.yaml")
+}
+
+// TestEntraIDStoreDSN: an Entra ID login needs neither user nor password, and the built DSN
+// carries fedauth and no empty user info; ActiveDirectoryPassword still needs both.
+func TestEntraIDStoreDSN(t *testing.T) {
+	c, _, err := Load("testdata/entra.good.yaml", env(nil))
+	require.NoError(t, err)
+	dsn := c.StoreDSN()
+	require.True(t, strings.HasPrefix(dsn, "sqlserver://example.database.windows.net:1433?"), dsn)
+	require.Contains(t, dsn, "fedauth=ActiveDirectoryDefault")
+	require.Contains(t, dsn, "database=camunda_db")
+	require.Equal(t, time.Hour, c.Store.MigrateTimeout)
+
+	p := writeTemp(t, "store:\n  driver: mssql\n  host: h\n  name: d\n  params: {fedauth: ActiveDirectoryPassword}\n")
+	_, _, err = Load(p, env(nil))
+	require.ErrorContains(t, err, "store.user: is required")
+	require.ErrorContains(t, err, "store.password: is required")
+	p = writeTemp(t, "store:\n  driver: postgres\n  host: h\n  name: d\n  user: u\n  password: pw\n  params: {fedauth: ActiveDirectoryDefault}\n")
+	_, _, err = Load(p, env(nil))
+	require.ErrorContains(t, err, "store.params.fedauth")
+	require.ErrorContains(t, err, "is for the mssql driver only")
+}
+
+func writeTemp(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+	return p
 }
 
 func TestSeedEnvironmentNames(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -187,6 +188,17 @@ func bootWorkerID(instanceID string) string {
 	return instanceID + suffix
 }
 
+// entraWorkflows are the fedauth values go-mssqldb's azuread driver knows
+// (azuread/configuration.go of v1.11.2), for store.params.fedauth.
+var entraWorkflows = []string{
+	"ActiveDirectoryDefault", "ActiveDirectoryManagedIdentity", "ActiveDirectoryMSI",
+	"ActiveDirectoryServicePrincipal", "ActiveDirectoryApplication", "ActiveDirectoryServicePrincipalAccessToken", "ActiveDirectoryPassword",
+	"ActiveDirectoryWorkloadIdentity", "ActiveDirectoryEnvironment", "ActiveDirectoryAzCli",
+	"ActiveDirectoryAzureDeveloperCli", "ActiveDirectoryAzurePipelines", "ActiveDirectoryInteractive",
+	"ActiveDirectoryDeviceCode", "ActiveDirectoryIntegrated", "ActiveDirectoryClientAssertion",
+	"ActiveDirectoryOnBehalfOf",
+}
+
 // defaultSQLiteDSN is config.yaml's store.dsn; setting DB_HOST replaces it with a built DSN.
 const defaultSQLiteDSN = "file:waitroom.db"
 
@@ -201,7 +213,10 @@ func (c *Config) StoreDSN() string {
 	for k, v := range s.Params {
 		q.Set(k, v)
 	}
-	u := url.URL{User: url.UserPassword(s.User, s.Password)}
+	u := url.URL{}
+	if s.User != "" || s.Password != "" { // an Entra ID login may have neither
+		u.User = url.UserPassword(s.User, s.Password)
+	}
 	switch s.Driver {
 	case DriverMSSQL:
 		port := s.Port
@@ -268,6 +283,20 @@ func (c *Config) Validate() error {
 			add("store.dsn", "", "is required for the sqlite driver: a file path or file: URI, e.g. file:waitroom.db")
 		}
 	case DriverPostgres, DriverMSSQL:
+		fedauth := s.Params["fedauth"]
+		if fedauth != "" && s.Driver != DriverMSSQL {
+			add("store.params.fedauth", fedauth, "is for the mssql driver only (Entra ID logins to SQL Server and Azure SQL)")
+		}
+		if fedauth != "" && s.Driver == DriverMSSQL && !slices.ContainsFunc(entraWorkflows, func(w string) bool { return strings.EqualFold(w, fedauth) }) {
+			add("store.params.fedauth", fedauth, "must be one of go-mssqldb's Entra ID workflows: %s", strings.Join(entraWorkflows, ", "))
+		}
+		needUser, needPassword := true, true
+		if fedauth != "" && s.Driver == DriverMSSQL {
+			// Entra ID: a password only for ActiveDirectoryPassword, a user (or client id)
+			// only for it and the service-principal workflows.
+			needPassword = strings.EqualFold(fedauth, "ActiveDirectoryPassword")
+			needUser = needPassword || strings.EqualFold(fedauth, "ActiveDirectoryServicePrincipal") || strings.EqualFold(fedauth, "ActiveDirectoryApplication")
+		}
 		if s.DSN == "" {
 			if s.Host == "" {
 				add("store.host", "", "is required for the %s driver when store.dsn (DB_DSN) is empty: set DB_HOST or a full DB_DSN", s.Driver)
@@ -275,10 +304,10 @@ func (c *Config) Validate() error {
 			if s.Name == "" {
 				add("store.name", "", "is required for the %s driver when store.dsn (DB_DSN) is empty: set DB_NAME", s.Driver)
 			}
-			if s.User == "" {
+			if s.User == "" && needUser {
 				add("store.user", "", "is required for the %s driver when store.dsn (DB_DSN) is empty: set DB_USER", s.Driver)
 			}
-			if s.Password == "" {
+			if s.Password == "" && needPassword {
 				add("store.password", "", "is required for the %s driver when store.dsn (DB_DSN) is empty: set DB_PASSWORD", s.Driver)
 			}
 		} else if s.Driver == DriverMSSQL && !strings.HasPrefix(strings.ToLower(s.DSN), "sqlserver://") && !strings.Contains(strings.ToLower(s.DSN), "server=") {
@@ -297,6 +326,7 @@ func (c *Config) Validate() error {
 		add("store.maxOpenConns", s.MaxOpenConns, "must be at least 1")
 	}
 	positiveDur("store.connectTimeout", s.ConnectTimeout)
+	positiveDur("store.migrateTimeout", s.MigrateTimeout)
 	if s.BreakerFailures < 1 {
 		add("store.breakerFailures", s.BreakerFailures, "must be at least 1")
 	}

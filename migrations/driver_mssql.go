@@ -3,34 +3,28 @@ package migrations
 import (
 	"context"
 	"fmt"
-
-	"github.com/golang-migrate/migrate/v4/database"
 )
 
 // mssqlDialect locks like golang-migrate's sqlserver driver (database/sqlserver/sqlserver.go,
 // Lock and Unlock, read for this port): sp_getapplock with @LockMode = 'Exclusive',
 // @LockOwner = 'Session', @LockTimeout = -1, so a second process waits until the first
-// releases the lock or its session ends; cancelling ctx aborts the wait. Each file runs as one
-// batch, so the files contain no GO separators. Not run here: SQL Server cannot run on the
-// development machine; mssql_test.go checks the statements as text.
+// releases the lock or its session ends; cancelling ctx aborts the wait. Unlike that driver,
+// which hashes the database name with the login's default schema, the resource is the fixed
+// mssqlLockResource: every table here is dbo.*, so two logins with different default schemas
+// migrate the same tables and must take the same lock (application locks are scoped to the
+// current database already). Each file runs as one batch, so the files contain no GO
+// separators. Not run here: SQL Server cannot run on the development machine; driver_test.go
+// checks the statements as text.
 var mssqlDialect = &dialect{
 	lock: func(ctx context.Context, c *connDriver) error {
-		var dbName, schema string
-		if err := c.conn.QueryRowContext(ctx, `SELECT DB_NAME(), SCHEMA_NAME()`).Scan(&dbName, &schema); err != nil {
-			return err
-		}
-		resource, err := database.GenerateAdvisoryLockId(dbName, schema, Table)
-		if err != nil {
-			return err
-		}
 		var status int
-		if err := c.conn.QueryRowContext(ctx, mssqlLock, resource).Scan(&status); err != nil {
+		if err := c.conn.QueryRowContext(ctx, mssqlLock, mssqlLockResource).Scan(&status); err != nil {
 			return err
 		}
 		if status < 0 {
 			return fmt.Errorf("sp_getapplock returned %d (-1 timeout, -2 cancelled, -3 deadlock victim, -999 error)", status)
 		}
-		c.state = resource
+		c.state = mssqlLockResource
 		return nil
 	},
 	unlock: func(ctx context.Context, c *connDriver, _ bool) error {
@@ -45,9 +39,11 @@ var mssqlDialect = &dialect{
 	insertVersion: `INSERT INTO dbo.` + Table + ` (version, dirty) VALUES (@p1, @p2)`,
 }
 
-// The lock statements, as golang-migrate's sqlserver driver sends them.
+// The lock statements, as golang-migrate's sqlserver driver sends them, and the one resource
+// they lock.
 const (
-	mssqlLock = `DECLARE @lockResult int;
+	mssqlLockResource = "camunda-waitroom/dbo." + Table
+	mssqlLock         = `DECLARE @lockResult int;
 EXEC @lockResult = sp_getapplock @Resource = @p1, @LockMode = 'Exclusive', @LockOwner = 'Session', @LockTimeout = -1;
 SELECT @lockResult;`
 	mssqlUnlock = `EXEC sp_releaseapplock @Resource = @p1, @LockOwner = 'Session'`

@@ -19,6 +19,11 @@ func TestMSSQLLockText(t *testing.T) {
 			t.Errorf("lock statement lacks %q", want)
 		}
 	}
+	// One fixed resource: the login's default schema must not split the lock, since every
+	// table is dbo.*.
+	if mssqlLockResource != "camunda-waitroom/dbo.process_store_migrations" {
+		t.Errorf("lock resource %q", mssqlLockResource)
+	}
 	if mssqlUnlock != "EXEC sp_releaseapplock @Resource = @p1, @LockOwner = 'Session'" {
 		t.Errorf("unlock statement %q", mssqlUnlock)
 	}

@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
 	"github.com/golang-migrate/migrate/v4/source"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 
@@ -120,10 +121,67 @@ func Up(ctx context.Context, db *sql.DB, driver string) (err error) {
 	}
 	var dirty migrate.ErrDirty
 	if errors.As(err, &dirty) {
-		return fmt.Errorf("migrations: %s: version %d is marked dirty in %s: a migration failed partway; check the schema against %s/%03d_*.up.sql, finish or undo it by hand, then set dirty to false: %w",
-			driver, dirty.Version, Table, driver, dirty.Version, err)
+		return fmt.Errorf("migrations: %s: version %d is marked dirty in %s: a migration failed partway (cut off, or an error); check the schema against %s/%03d_*.up.sql, then either finish it by hand and run 'worker migrate force %d', or run 'worker migrate force %d' and 'worker migrate up' to run it again (the SQL Server and PostgreSQL files are guarded): %w",
+			driver, dirty.Version, Table, driver, dirty.Version, dirty.Version, previous(driver, uint(dirty.Version)), err)
 	}
 	return fmt.Errorf("migrations: %s: up: %w", driver, err)
+}
+
+// Force records version as the applied version and clears the dirty flag, without running
+// any migration: the recovery after a migration failed partway (golang-migrate marks a
+// version dirty before it runs the file and refuses to go on while it is). Check the schema
+// first: when version N is dirty, either finish N's file by hand and force N, or, since
+// the SQL Server and PostgreSQL files are guarded and may run again, force the version
+// before N and run Up, which runs N again. (SQLite applies a file and its version in one
+// transaction, so a failure there never leaves a version dirty.)
+// version is 0 (nothing applied) or one of the dialect's embedded versions. It takes the
+// migration lock, so it waits for a running Up.
+func Force(ctx context.Context, db *sql.DB, driver string, version uint) (err error) {
+	d, err := dialectFor(driver)
+	if err != nil {
+		return err
+	}
+	all, err := list(driver)
+	if err != nil {
+		return err
+	}
+	known := version == 0
+	var versions []uint
+	for _, m := range all {
+		versions = append(versions, m.Version)
+		known = known || m.Version == version
+	}
+	if !known {
+		return fmt.Errorf("migrations: %s: no migration has version %d: force one of %v, or 0 for none", driver, version, versions)
+	}
+	src, err := iofs.New(files, driver)
+	if err != nil {
+		return fmt.Errorf("migrations: read embedded %s files: %w", driver, err)
+	}
+	defer src.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrations: %s: get a connection: %w", driver, err)
+	}
+	drv := &connDriver{ctx: ctx, conn: conn, d: d}
+	defer func() {
+		if rerr := drv.release(); rerr != nil && err == nil {
+			err = fmt.Errorf("migrations: %s: release the migration connection: %w", driver, rerr)
+		}
+	}()
+	m, err := migrate.NewWithInstance("iofs", src, driver, drv)
+	if err != nil {
+		return fmt.Errorf("migrations: %s: %w", driver, err)
+	}
+	m.LockTimeout = time.Duration(math.MaxInt64)
+	v := int(version)
+	if version == 0 {
+		v = database.NilVersion
+	}
+	if err := m.Force(v); err != nil {
+		return fmt.Errorf("migrations: %s: force version %d: %w", driver, version, err)
+	}
+	return nil
 }
 
 // Status reports the applied and the latest version and the pending migrations, without
@@ -161,6 +219,18 @@ func Status(ctx context.Context, db *sql.DB, driver string) (StatusReport, error
 		}
 	}
 	return rep, nil
+}
+
+// previous returns the embedded version before version, or 0 when there is none.
+func previous(driver string, version uint) uint {
+	all, _ := list(driver)
+	var prev uint
+	for _, m := range all {
+		if m.Version < version {
+			prev = m.Version
+		}
+	}
+	return prev
 }
 
 // list returns the dialect's up migrations in version order.

@@ -46,6 +46,11 @@ func TestPostgresStatusAndUpTwice(t *testing.T) {
 	}
 	mustUp(t, db, repo.DriverPostgres)
 	checkMigrated(t, db, repo.DriverPostgres)
+	// 004's retention index is there.
+	var n int
+	if err := db.QueryRowContext(ctx(t), `SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'ix_process_store_status_updated_at'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("ix_process_store_status_updated_at: %d, %v", n, err)
+	}
 	mustUp(t, db, repo.DriverPostgres)
 	checkMigrated(t, db, repo.DriverPostgres)
 	// Up gives its connection back without the session-level advisory lock: with a single
@@ -118,4 +123,13 @@ INSERT INTO process_store (correlation_id, status, payload_json) VALUES ('old-1'
 	if status != "DONE" || payload != `{"kept":true}` || owner.Valid {
 		t.Fatalf("adopted row = %s %s %v", status, payload, owner)
 	}
+}
+
+// TestPostgresForceRecoversADirtyVersion: a version left dirty (a migration cut off) blocks
+// Up with a message naming the recovery; forcing the previous version and running Up again
+// re-runs the guarded file and leaves the schema complete and clean.
+func TestPostgresForceRecoversADirtyVersion(t *testing.T) {
+	t.Parallel()
+	db, _ := pgSchema(t)
+	testForceRecovers(t, db, repo.DriverPostgres)
 }

@@ -108,17 +108,32 @@ var (
 	// ErrInvalidArgument: an argument other than an id or a body is out of range: a List
 	// limit or status filter, a batch size, an InsertFinished status that is not finished.
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrIDConflict: the id differs only in letter case from an id that has a row, and the
+	// table cannot hold both (a SQL Server table whose correlation_id collation ignores case).
+	// Ids are compared byte for byte, so the existing row is not this id's: the call changed
+	// nothing. The HTTP API answers 409. PostgreSQL and SQLite never return it.
+	ErrIDConflict = errors.New("correlation id conflicts with an existing id that differs only in letter case")
+	// ErrUnsupportedDatabase: the database lacks something the store needs (for example a SQL
+	// Server compatibility level below 130). Retrying does not help; the error says what to
+	// change.
+	ErrUnsupportedDatabase = errors.New("unsupported database")
 )
 
 // Store is the process_store contract. Every method validates its input first (ids with
 // ValidateID, bodies as JSON within the size limit) and touches nothing when input is bad.
 // updated_at always comes from the database clock.
+//
+// Ids are compared byte for byte in every dialect: two ids that differ only in letter case
+// never share a row or a result. Where the table cannot hold both (SQL Server with a
+// case-insensitive collation on correlation_id), creating the second fails with ErrIDConflict
+// and reading it finds nothing.
 type Store interface {
 	// Create registers a wait: it inserts a PENDING row owned by this store's owner, or, when a
 	// PENDING row exists already, refreshes its updated_at and owner (started_at is kept, so
 	// ExpirePendingBefore measures from the first registration). A row that already finished
 	// is left untouched (never reset to PENDING), so a late or repeated registration sees the
-	// result. It returns the row as it is after the call.
+	// result. It returns the row as it is after the call, or ErrIDConflict when the table
+	// cannot hold id beside an existing id that differs only in case.
 	Create(ctx context.Context, id string) (Record, error)
 	// Complete moves a PENDING row to DONE with payload (valid JSON). First writer wins.
 	Complete(ctx context.Context, id string, payload json.RawMessage) (Outcome, error)
@@ -127,7 +142,7 @@ type Store interface {
 	// InsertFinished inserts a row that is already DONE (body is the payload) or ERROR (body is
 	// the error), with no owner, for a result whose wait was never registered or was cleaned
 	// up, so a late reader still finds it. It reports false and changes nothing if a row with
-	// that id exists.
+	// that id exists, and fails with ErrIDConflict as Create does.
 	InsertFinished(ctx context.Context, id string, status Status, body json.RawMessage) (bool, error)
 	// Find returns one row, or an error wrapping ErrNotFound.
 	Find(ctx context.Context, id string) (Record, error)

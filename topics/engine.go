@@ -374,9 +374,15 @@ func (e *engine) unlock(ctx context.Context, id string) error {
 	return e.do(ctx, "unlock", http.MethodPost, "/external-task/"+url.PathEscape(id)+"/unlock", e.reqTO, nil, "", nil)
 }
 
-// version asks the engine for its version: a cheap liveness probe.
-func (e *engine) version(ctx context.Context) error {
-	return e.do(ctx, "version", http.MethodGet, "/version", e.reqTO, nil, "", nil)
+// version asks the engine for its version (GET /version, {"version": "..."}): a cheap liveness
+// probe. The version is the engine's own release number, opaque here: "7.24.0" for Camunda,
+// "1.0.3" for Operaton, which numbers its releases anew.
+func (e *engine) version(ctx context.Context) (string, error) {
+	var out struct {
+		Version string `json:"version"`
+	}
+	err := e.do(ctx, "version", http.MethodGet, "/version", e.reqTO, nil, "", &out)
+	return out.Version, err
 }
 
 // Resource is one file of a deployment.

@@ -1,9 +1,10 @@
 package topics_test
 
-// Integration tests against a real Camunda 7.24 engine (topicstest starts one per package, or
-// uses WAITROOM_TEST_CAMUNDA_URL). Each test deploys its own process with its own topic, so
-// tests share the engine; only TestEngineRestart is not parallel (it restarts the engine, and
-// parallel tests wait until sequential ones are done).
+// Integration tests against a real engine, Camunda 7.24 or Operaton as WAITROOM_TEST_ENGINE
+// says (topicstest starts one per package, or uses WAITROOM_TEST_CAMUNDA_URL). Each test
+// deploys its own process with its own topic, so tests share the engine; only
+// TestEngineRestart is not parallel (it restarts the engine, and parallel tests wait until
+// sequential ones are done).
 
 import (
 	"context"
@@ -492,6 +493,20 @@ func TestReadyAndUnknownHandler(t *testing.T) {
 	err = w.rt.Ready()
 	require.ErrorIs(t, err, topics.ErrNotReady)
 	assert.Contains(t, err.Error(), "127.0.0.1:1")
+}
+
+// The runtime reads the engine's version when it first reaches it, whatever its numbering.
+func TestEngineVersion(t *testing.T) {
+	topicstest.Need(t, engine)
+	t.Parallel()
+	w := startWorker(t, camundaConfig("version-w"), []config.Topic{topicConfig("version-topic")}, map[string]topics.Handler{
+		"version-topic": topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil }),
+	})
+	topicstest.Eventually(t, 30*time.Second, func() bool { return w.rt.Ready() == nil }, "worker not ready: %v", w.rt.Ready())
+	want, err := engine.Version(context.Background())
+	require.NoError(t, err)
+	require.NotEmpty(t, want)
+	assert.Equal(t, want, w.rt.EngineVersion())
 }
 
 // TestEngineRestart stops the engine under a running worker and starts it again: the worker

@@ -124,6 +124,10 @@ type Runtime struct {
 	readyMu  sync.Mutex
 	readyErr error
 
+	versionMu     sync.Mutex
+	engineVersion string // last answer of GET /version
+	versionSeen   bool
+
 	// handlerBase is cancelled when the shutdown timeout runs out; reportBase a little later,
 	// to bound the last reports and unlocks.
 	handlerBase context.Context
@@ -292,6 +296,26 @@ func (r *Runtime) Ready() error {
 	r.readyMu.Lock()
 	defer r.readyMu.Unlock()
 	return r.readyErr
+}
+
+// EngineVersion is the engine's version as GET /version last answered it ("" until the
+// engine first answered), e.g. "7.24.0" (Camunda) or "1.0.3" (Operaton).
+func (r *Runtime) EngineVersion() string {
+	r.versionMu.Lock()
+	defer r.versionMu.Unlock()
+	return r.engineVersion
+}
+
+// engineAnswered records the version from a successful probe and logs it the first time, and
+// again when it changes (the engine behind the URL was replaced by another release).
+func (r *Runtime) engineAnswered(version string) {
+	r.versionMu.Lock()
+	changed := !r.versionSeen || version != r.engineVersion
+	r.engineVersion, r.versionSeen = version, true
+	r.versionMu.Unlock()
+	if changed {
+		r.log.Info("engine answered", zap.String("engine_url", redactURL(r.cfg.URL)), zap.String("engine_version", version))
+	}
 }
 
 func (r *Runtime) setReady(err error) {
@@ -537,7 +561,8 @@ func (r *Runtime) pollLoop(ctx, pollCtx context.Context, g *group) {
 
 	for ctx.Err() == nil {
 		if probe {
-			if err := r.eng.version(ctx); err != nil {
+			v, err := r.eng.version(ctx)
+			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
@@ -547,6 +572,7 @@ func (r *Runtime) pollLoop(ctx, pollCtx context.Context, g *group) {
 				}
 				continue
 			}
+			r.engineAnswered(v)
 			r.setReady(nil)
 			probe = false
 		}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/camunda-waitroom/camunda-waitroom/config"
 )
@@ -368,7 +370,8 @@ func TestTLSWithCustomCA(t *testing.T) {
 		hc, err := newHTTPClient(cfg, nil)
 		require.NoError(t, err)
 		defer hc.CloseIdleConnections()
-		return newEngine(cfg, hc).version(context.Background())
+		_, err = newEngine(cfg, hc).version(context.Background())
+		return err
 	}
 	assert.Error(t, call(config.TLS{}), "an unknown CA is refused")
 	assert.NoError(t, call(config.TLS{CAFile: caFile}))
@@ -394,4 +397,25 @@ func TestDefaultsForZeroSettings(t *testing.T) {
 	assert.Equal(t, config.DefaultRetries, ts[0].Retries)
 	assert.Equal(t, 2, ts[1].MaxParallel)
 	assert.Equal(t, 1, ts[1].Retries)
+}
+
+// The engine's version is logged when it first answers and again only when it changes; it is
+// kept as the engine wrote it (Operaton numbers its releases 1.x, not 7.x).
+func TestEngineVersionLoggedOnChange(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	r := &Runtime{cfg: config.Camunda{URL: "http://user:secret@engine:8080/engine-rest"}, log: zap.New(core)}
+	require.Empty(t, r.EngineVersion())
+
+	for _, v := range []string{"1.0.3", "1.0.3", "7.24.0", "7.24.0"} {
+		r.engineAnswered(v)
+	}
+	require.Equal(t, "7.24.0", r.EngineVersion())
+	entries := logs.FilterMessage("engine answered").All()
+	require.Len(t, entries, 2, "logged at the first answer and at the change only")
+	for i, want := range []string{"1.0.3", "7.24.0"} {
+		fields := entries[i].ContextMap()
+		assert.Equal(t, want, fields["engine_version"])
+		assert.NotContains(t, fields["engine_url"], "secret", "the URL's password is redacted")
+		assert.Contains(t, fields["engine_url"], "engine:8080/engine-rest")
+	}
 }

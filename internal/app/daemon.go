@@ -25,6 +25,7 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/migrations"
 	"github.com/camunda-waitroom/camunda-waitroom/processes"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
+	"github.com/camunda-waitroom/camunda-waitroom/repo/mssql"
 	"github.com/camunda-waitroom/camunda-waitroom/repo/stores"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 	"github.com/camunda-waitroom/camunda-waitroom/waitroom"
@@ -83,6 +84,12 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		return err
 	}
 	br := breaker.New(m.Store(raw), breaker.Settings{Failures: cfg.Store.BreakerFailures, OpenFor: cfg.Store.BreakerOpenFor}, storeLog)
+	m.WatchBreaker(br)
+	topicNames := make([]string, len(cfg.Topics))
+	for i, t := range cfg.Topics {
+		topicNames[i] = t.Name
+	}
+	m.InitSeries(topicNames)
 	store := repo.Store(br)
 	defer func() {
 		if err := store.Close(); err != nil {
@@ -326,44 +333,83 @@ func (c *migrationCheck) close() {
 	}
 }
 
-// openStore opens the configured store, waiting for the database with capped exponential
-// backoff for at most store.connectTimeout and logging why it waits, then applies migrations
-// when store.migrateOnStart is set.
+// migrateUp is migrations.Up; a test replaces it to see the deadline openStore gives it.
+var migrateUp = migrations.Up
+
+// openStore opens the configured store: it waits for the database with capped exponential
+// backoff for at most store.connectTimeout (each attempt bounded to 10 s), logging why it
+// waits, and checks it (SQL Server: the compatibility level, before any DDL); then, when
+// store.migrateOnStart is set, it applies the migrations under store.migrateTimeout, a
+// deadline of their own: a migration cut off by the open's deadline would leave its version
+// dirty and stop every replica.
 func openStore(ctx context.Context, cfg *config.Config, log *zap.Logger) (repo.Store, error) {
 	opts := repo.Options{
 		Driver:       cfg.Store.Driver,
 		DSN:          cfg.StoreDSN(),
 		Owner:        cfg.Instance.ID,
 		MaxBodyBytes: cfg.Store.MaxBodyBytes,
-		Migrate:      cfg.Store.MigrateOnStart,
 	}
 	where := config.RedactDSN(opts.DSN)
 	attempt := 0
+	var db *sql.DB
 	open := func() (repo.Store, error) {
 		attempt++
 		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		s, err := stores.Open(octx, opts)
-		if err != nil {
-			return nil, waitErr(log, attempt, where, "open", err)
+		var err error
+		if db == nil {
+			if db, err = stores.OpenDB(octx, opts.Driver, opts.DSN); err != nil {
+				return nil, waitErr(log, attempt, where, "open", err)
+			}
+			if opts.Driver != repo.DriverSQLite { // the sqlite store sizes its own pool
+				db.SetMaxOpenConns(cfg.Store.MaxOpenConns)
+			}
 		}
-		return s, nil // stores.Open has pinged it
+		s, err := stores.New(octx, db, opts)
+		if err != nil {
+			return nil, waitErr(log, attempt, where, "check", err)
+		}
+		return s, nil
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 500 * time.Millisecond
 	b.MaxInterval = 10 * time.Second
 	s, err := backoff.Retry(ctx, open, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(cfg.Store.ConnectTimeout))
 	if err != nil {
+		if db != nil {
+			_ = db.Close()
+		}
 		return nil, fmt.Errorf("store %s (%s) not usable after %s: %w", cfg.Store.Driver, where, cfg.Store.ConnectTimeout, err)
 	}
-	log.Info("store ready", zap.String("driver", cfg.Store.Driver), zap.Int("attempts", attempt))
+	if cfg.Store.MigrateOnStart {
+		start := time.Now()
+		log.Info("applying migrations", zap.Duration("timeout", cfg.Store.MigrateTimeout))
+		mctx, cancel := context.WithTimeout(ctx, cfg.Store.MigrateTimeout)
+		err := migrateUp(mctx, db, cfg.Store.Driver)
+		cancel()
+		if err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("store.migrateOnStart: migrations on %s (%s) failed after %s (store.migrateTimeout %s): %w",
+				cfg.Store.Driver, where, time.Since(start).Round(time.Millisecond), cfg.Store.MigrateTimeout, err)
+		}
+		log.Info("migrations applied", zap.Duration("took", time.Since(start)))
+	}
+	fields := []zap.Field{zap.String("driver", cfg.Store.Driver), zap.Int("attempts", attempt)}
+	if ms, ok := s.(*mssql.Store); ok {
+		set := ms.Settings()
+		fields = append(fields, zap.Int("compatibility_level", set.CompatibilityLevel),
+			zap.Bool("read_committed_snapshot", set.ReadCommittedSnapshot),
+			zap.String("id_collation", set.IDCollation), zap.Bool("id_case_insensitive", set.IDCaseInsensitive))
+	}
+	log.Info("store ready", fields...)
 	return s, nil
 }
 
 // waitErr logs why start-up is still waiting for the database. Configuration mistakes the
-// database reports (bad DSN syntax) are not retried.
+// database reports (bad DSN syntax) and a database the store cannot run on (a SQL Server
+// compatibility level below 130) are not retried.
 func waitErr(log *zap.Logger, attempt int, where, step string, err error) error {
-	if errors.Is(err, repo.ErrInvalidArgument) {
+	if errors.Is(err, repo.ErrInvalidArgument) || errors.Is(err, repo.ErrUnsupportedDatabase) {
 		return backoff.Permanent(err)
 	}
 	log.Warn("waiting for the database", zap.String("step", step), zap.String("store", where), zap.Int("attempt", attempt), logging.Err(err))

@@ -86,7 +86,13 @@ func TestUsageErrorsExit2(t *testing.T) {
 	require.Equal(t, ExitConfig, r.code, r.stderr)
 	r = runCmd(t, nil, "migrate")
 	require.Equal(t, ExitConfig, r.code, r.stderr)
-	require.Contains(t, r.stderr, "up or status")
+	require.Contains(t, r.stderr, "up, status or force")
+	r = runCmd(t, nil, "migrate", "force")
+	require.Equal(t, ExitConfig, r.code, r.stderr)
+	require.Contains(t, r.stderr, "needs one VERSION")
+	r = runCmd(t, nil, "migrate", "force", "three")
+	require.Equal(t, ExitConfig, r.code, r.stderr)
+	require.Contains(t, r.stderr, `VERSION "three" must be a migration number`)
 	r = runCmd(t, nil, "version")
 	require.Equal(t, 0, r.code)
 	require.Contains(t, r.stdout, "camunda-waitroom")
@@ -102,6 +108,7 @@ func TestHelpIsComplete(t *testing.T) {
 	require.Equal(t, 0, r.code)
 	require.Contains(t, r.stdout, "up")
 	require.Contains(t, r.stdout, "status")
+	require.Contains(t, r.stdout, "force")
 }
 
 // workerProcess starts this test binary as `worker args...` in a separate OS process.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -40,6 +41,45 @@ type Store struct {
 	mu      sync.Mutex
 	lastErr error
 	since   time.Time
+
+	opens, rejected atomic.Uint64
+}
+
+// State is the circuit's state. Its numbers are the values of the state gauge
+// (camunda_waitroom_store_breaker_state), so they never change.
+type State int
+
+// The circuit's states.
+const (
+	// Closed: calls go to the database.
+	Closed State = 0
+	// HalfOpen: OpenFor has passed; one trial call goes to the database, the others are refused.
+	HalfOpen State = 1
+	// Open: calls are refused with ErrOpen.
+	Open State = 2
+)
+
+func (s State) String() string {
+	switch s {
+	case Closed:
+		return "closed"
+	case HalfOpen:
+		return "half-open"
+	case Open:
+		return "open"
+	}
+	return fmt.Sprintf("state(%d)", int(s))
+}
+
+// Stats is what an operator needs to see of the circuit: read by the metrics at each scrape,
+// so a breaker that opens and closes between two scrapes still shows in Opens and Rejected.
+type Stats struct {
+	State State
+	// Opens counts the transitions to open: from closed after Failures consecutive failures,
+	// and from half-open when the trial call failed.
+	Opens uint64
+	// Rejected counts the calls refused with ErrOpen, which never reached the database.
+	Rejected uint64
 }
 
 var _ repo.Store = (*Store)(nil)
@@ -54,6 +94,9 @@ func New(s repo.Store, set Settings, log *zap.Logger) *Store {
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(set.Failures) },
 		IsExcluded:  callerError,
 		OnStateChange: func(_ string, from, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				b.opens.Add(1)
+			}
 			b.mu.Lock()
 			last := b.lastErr
 			if to == gobreaker.StateOpen && from == gobreaker.StateClosed {
@@ -77,7 +120,7 @@ func New(s repo.Store, set Settings, log *zap.Logger) *Store {
 func callerError(err error) bool {
 	return errors.Is(err, repo.ErrInvalidID) || errors.Is(err, repo.ErrInvalidJSON) ||
 		errors.Is(err, repo.ErrTooLarge) || errors.Is(err, repo.ErrInvalidArgument) ||
-		errors.Is(err, repo.ErrNotFound) || errors.Is(err, context.Canceled)
+		errors.Is(err, repo.ErrNotFound) || errors.Is(err, repo.ErrIDConflict) || errors.Is(err, context.Canceled)
 }
 
 // Check is the /readyz check: an error while the circuit is open or half-open.
@@ -91,6 +134,19 @@ func (b *Store) Check(context.Context) error {
 	return fmt.Errorf("circuit %s since %s after repeated failures; last: %v", st, b.since.UTC().Format(time.RFC3339), b.lastErr)
 }
 
+// Stats returns the circuit's state and counters. Like every call, reading the state moves an
+// open circuit whose OpenFor has passed to half-open.
+func (b *Store) Stats() Stats {
+	st := Closed
+	switch b.cb.State() {
+	case gobreaker.StateHalfOpen:
+		st = HalfOpen
+	case gobreaker.StateOpen:
+		st = Open
+	}
+	return Stats{State: st, Opens: b.opens.Load(), Rejected: b.rejected.Load()}
+}
+
 func (b *Store) do(f func() error) error {
 	_, err := b.cb.Execute(func() (struct{}, error) {
 		err := f()
@@ -102,6 +158,7 @@ func (b *Store) do(f func() error) error {
 		return struct{}{}, err
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		b.rejected.Add(1)
 		return ErrOpen
 	}
 	return err

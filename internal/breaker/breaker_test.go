@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -58,6 +59,7 @@ func TestBreakerOpensStopsCallsAndRecovers(t *testing.T) {
 		require.ErrorIs(t, err, repo.ErrNotFound)
 	}
 	require.NoError(t, b.Check(ctx))
+	require.Equal(t, Stats{State: Closed}, b.Stats(), "caller mistakes neither open the circuit nor count as refusals")
 
 	f.down.Store(true)
 	f.calls.Store(0)
@@ -72,6 +74,7 @@ func TestBreakerOpensStopsCallsAndRecovers(t *testing.T) {
 	require.EqualValues(t, 3, f.calls.Load(), "an open circuit must not send calls to the database")
 	require.ErrorContains(t, b.Check(ctx), "open")
 	require.ErrorContains(t, b.Check(ctx), "connection refused")
+	require.Equal(t, Stats{State: Open, Opens: 1, Rejected: 20}, b.Stats())
 
 	// The database comes back: after OpenFor a trial call goes through and closes the circuit.
 	f.down.Store(false)
@@ -86,4 +89,74 @@ func TestBreakerOpensStopsCallsAndRecovers(t *testing.T) {
 		<-time.After(20 * time.Millisecond)
 	}
 	require.NoError(t, b.Check(ctx))
+	st := b.Stats()
+	require.Equal(t, Closed, st.State)
+	require.EqualValues(t, 1, st.Opens, "the trial call succeeded: the circuit did not open again")
+	require.GreaterOrEqual(t, st.Rejected, uint64(20))
+}
+
+// TestStatsFollowTheCircuit walks closed, open, half-open, open again after a failed trial,
+// and closed: the state gauge and the counters the metrics read.
+func TestStatsFollowTheCircuit(t *testing.T) {
+	ctx := context.Background()
+	f := newFlaky(t)
+	b := New(f, Settings{Failures: 2, OpenFor: 100 * time.Millisecond}, zap.NewNop())
+	_, err := b.Create(ctx, "row-1")
+	require.NoError(t, err)
+	f.down.Store(true)
+	for range 2 {
+		_, err := b.Find(ctx, "row-1")
+		require.ErrorIs(t, err, errDown)
+	}
+	require.Equal(t, Stats{State: Open, Opens: 1}, b.Stats())
+	_, err = b.Find(ctx, "row-1")
+	require.ErrorIs(t, err, ErrOpen)
+	require.EqualValues(t, 1, b.Stats().Rejected)
+
+	// After OpenFor the state reads half-open, before any call.
+	waitState(t, b, HalfOpen)
+	// The trial call fails: open again, a second opening.
+	_, err = b.Find(ctx, "row-1")
+	require.ErrorIs(t, err, errDown)
+	require.Equal(t, Stats{State: Open, Opens: 2, Rejected: 1}, b.Stats())
+
+	f.down.Store(false)
+	waitState(t, b, HalfOpen)
+	_, err = b.Find(ctx, "row-1")
+	require.NoError(t, err)
+	require.Equal(t, Stats{State: Closed, Opens: 2, Rejected: 1}, b.Stats())
+	require.Equal(t, "half-open", HalfOpen.String())
+}
+
+func waitState(t *testing.T, b *Store, want State) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for b.Stats().State != want {
+		require.True(t, time.Now().Before(deadline), "the circuit did not become %s; stats %+v", want, b.Stats())
+		<-time.After(10 * time.Millisecond)
+	}
+}
+
+// conflicting answers every Create with ErrIDConflict, as the SQL Server store does for an id
+// whose key a case variant holds.
+type conflicting struct {
+	repo.Store
+	calls atomic.Int64
+}
+
+func (c *conflicting) Create(context.Context, string) (repo.Record, error) {
+	c.calls.Add(1)
+	return repo.Record{}, fmt.Errorf("create ABC: %w", repo.ErrIDConflict)
+}
+
+// TestIDConflictDoesNotTrip: an id conflict is the caller's problem, not the database's.
+func TestIDConflictDoesNotTrip(t *testing.T) {
+	c := &conflicting{}
+	b := New(c, Settings{Failures: 2, OpenFor: time.Hour}, zap.NewNop())
+	for i := 0; i < 10; i++ {
+		_, err := b.Create(context.Background(), "ABC")
+		require.ErrorIs(t, err, repo.ErrIDConflict)
+	}
+	require.EqualValues(t, 10, c.calls.Load())
+	require.NoError(t, b.Check(context.Background()))
 }

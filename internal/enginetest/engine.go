@@ -1,14 +1,16 @@
-// Package enginetest starts a real Camunda 7.24 CE engine (dev/camunda) for tests and
-// benchmarks, and offers small REST helpers to drive it.
+// Package enginetest starts a real engine for tests and benchmarks, Camunda 7.24 CE
+// (dev/camunda) or Operaton (dev/operaton), and offers small REST helpers to drive it.
 //
-// The engine is the executable jar built by `dev/camunda/engine.sh build` (or `make engine`):
-// dev/camunda/target/camunda-dev.jar, REST API only, in-memory H2, Spin JSON. Each Start runs
-// its own JVM on a free 127.0.0.1 port; its state lives only as long as the process.
+// The engine is the executable jar built by `dev/engine.sh all build` (or `make engine`):
+// dev/<kind>/target/<kind>-dev.jar, REST API only, in-memory H2, Spin JSON and XML. Each Start
+// runs its own JVM on a free 127.0.0.1 port; its state lives only as long as the process.
 //
 // Environment:
+//   - WAITROOM_TEST_ENGINE: camunda (the default) or operaton, the engine Start runs when
+//     Options.Kind is empty. `make test` runs the engine tests once with each.
 //   - WAITROOM_TEST_CAMUNDA_URL: base URL of an engine that is already running
 //     (e.g. http://127.0.0.1:8080/engine-rest). Start then uses it and starts or stops nothing.
-//   - WAITROOM_TEST_CAMUNDA_JAR: the jar to run instead of dev/camunda/target/camunda-dev.jar.
+//   - WAITROOM_TEST_CAMUNDA_JAR: the jar to run instead of the selected engine's.
 //   - CAMUNDA_DEV_JAVA_OPTS: JVM flags replacing DefaultJVMArgs (as in engine.sh), e.g.
 //     "-XX:+UseSerialGC" for throughput benchmarks (the default stops at the C1 compiler).
 package enginetest
@@ -33,15 +35,52 @@ import (
 
 // Environment variables read by this package.
 const (
+	EnvEngine   = "WAITROOM_TEST_ENGINE"
 	EnvURL      = "WAITROOM_TEST_CAMUNDA_URL"
 	EnvJar      = "WAITROOM_TEST_CAMUNDA_JAR"
 	EnvJavaOpts = "CAMUNDA_DEV_JAVA_OPTS"
 	// EnvBasicAuth is passed to the engine process: "user:password" turns on HTTP Basic.
 	EnvBasicAuth = "CAMUNDA_DEV_BASIC_AUTH"
+	// EnvBearerPrefix starts the variables that turn on bearer-token validation in the engine
+	// process (see BearerAuth).
+	EnvBearerPrefix = "CAMUNDA_DEV_BEARER_"
 )
 
-// JarPath is the engine jar's path relative to the module root.
+// The engines the harness can start (Options.Kind, WAITROOM_TEST_ENGINE). Both serve the same
+// /engine-rest API; dev/README.md has their versions.
+const (
+	// Camunda is Camunda 7.24 CE, the default.
+	Camunda = "camunda"
+	// Operaton is Operaton, the community fork of Camunda 7.
+	Operaton = "operaton"
+)
+
+// Kinds lists every engine kind, the default first.
+var Kinds = []string{Camunda, Operaton}
+
+// JarPath is the Camunda engine jar's path relative to the module root (see JarFor).
 const JarPath = "dev/camunda/target/camunda-dev.jar"
+
+// JarFor is the jar of the engine kind, relative to the module root.
+func JarFor(kind string) string { return "dev/" + kind + "/target/" + kind + "-dev.jar" }
+
+// KindFromEnv returns the engine kind named by WAITROOM_TEST_ENGINE, Camunda when it is unset.
+func KindFromEnv() (string, error) {
+	return resolveKind(os.Getenv(EnvEngine), EnvEngine)
+}
+
+func resolveKind(kind, from string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(kind)) {
+	case "", Camunda:
+		return Camunda, nil
+	case Operaton:
+		return Operaton, nil
+	case "both":
+		return "", fmt.Errorf("enginetest: %s=both is understood by `make test` only (it runs the engine tests once per engine); for one run pick %s", from, strings.Join(Kinds, " or "))
+	default:
+		return "", fmt.Errorf("enginetest: %s=%q: want %s", from, kind, strings.Join(Kinds, " or "))
+	}
+}
 
 // DefaultStartTimeout bounds how long Start waits for the REST API.
 const DefaultStartTimeout = 240 * time.Second
@@ -53,7 +92,7 @@ const stopGrace = 20 * time.Second
 var DefaultJVMArgs = []string{"-XX:+UseSerialGC", "-Xss512k", "-XX:TieredStopAtLevel=1"}
 
 // ErrJarMissing reports that the engine jar has not been built.
-var ErrJarMissing = errors.New("enginetest: Camunda engine jar not built: run `make engine` or `dev/camunda/engine.sh build`")
+var ErrJarMissing = errors.New("enginetest: engine jar not built: run `make engine` or `dev/engine.sh all build`")
 
 // ErrExternalEngine reports options that an engine given by WAITROOM_TEST_CAMUNDA_URL cannot
 // honour (it was not started by this package, so its configuration is unknown).
@@ -64,11 +103,17 @@ var errPortInUse = errors.New("port already in use")
 
 // Options configure Start.
 type Options struct {
+	// Kind of engine: Camunda or Operaton; "" means WAITROOM_TEST_ENGINE, or Camunda when that
+	// is unset too.
+	Kind string
 	// Port to listen on (127.0.0.1). 0 picks a free port.
 	Port int
 	// BasicAuth "user:password": the engine creates that user and requires HTTP Basic on
 	// /engine-rest (GET /engine stays open). The REST helpers send these credentials.
 	BasicAuth string
+	// BearerAuth, when set, makes the engine require JWT bearer tokens instead, as behind an
+	// OAuth2 gateway. Not with BasicAuth.
+	BearerAuth *BearerAuth
 	// StartTimeout bounds the wait for the REST API; 0 means DefaultStartTimeout.
 	StartTimeout time.Duration
 	// JVMArgs replace the JVM flags; nil means CAMUNDA_DEV_JAVA_OPTS or DefaultJVMArgs.
@@ -78,11 +123,12 @@ type Options struct {
 	HTTPClient *http.Client
 }
 
-// Engine is a running Camunda engine.
+// Engine is a running engine.
 type Engine struct {
 	// BaseURL is the REST root, e.g. http://127.0.0.1:41234/engine-rest (no trailing slash).
 	BaseURL string
 
+	kind     string
 	external bool
 	port     int
 	opts     Options
@@ -108,12 +154,27 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = DefaultStartTimeout
 	}
+	kind, err := KindFromEnv()
+	if opts.Kind != "" {
+		kind, err = resolveKind(opts.Kind, "Options.Kind")
+	}
+	if err != nil {
+		return nil, err
+	}
 	if opts.BasicAuth != "" {
 		if u, p, ok := strings.Cut(opts.BasicAuth, ":"); !ok || u == "" || p == "" {
 			return nil, fmt.Errorf("enginetest: BasicAuth must be \"user:password\"")
 		}
 	}
-	e := &Engine{opts: opts, client: opts.HTTPClient}
+	if opts.BearerAuth != nil {
+		if opts.BasicAuth != "" {
+			return nil, errors.New("enginetest: BasicAuth and BearerAuth exclude each other")
+		}
+		if err := opts.BearerAuth.validate(); err != nil {
+			return nil, err
+		}
+	}
+	e := &Engine{kind: kind, opts: opts, client: opts.HTTPClient}
 	if e.client == nil {
 		e.client = &http.Client{Timeout: 60 * time.Second}
 	}
@@ -121,6 +182,9 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 	if u := os.Getenv(EnvURL); u != "" {
 		if opts.BasicAuth != "" {
 			return nil, fmt.Errorf("%w (BasicAuth)", ErrExternalEngine)
+		}
+		if opts.BearerAuth != nil {
+			return nil, fmt.Errorf("%w (BearerAuth)", ErrExternalEngine)
 		}
 		e.external = true
 		e.BaseURL = strings.TrimRight(u, "/")
@@ -131,7 +195,7 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 		return e, nil
 	}
 
-	jar, jvmExtra, err := findJar()
+	jar, jvmExtra, err := findJar(kind)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +214,7 @@ func Start(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	e.args = append(append(append([]string{}, jvm...), jvmExtra...), "-jar", jar)
 
-	logf, err := os.CreateTemp("", "camunda-dev-*.log")
+	logf, err := os.CreateTemp("", kind+"-dev-*.log")
 	if err != nil {
 		return nil, fmt.Errorf("enginetest: engine log file: %w", err)
 	}
@@ -189,7 +253,7 @@ func (e *Engine) startOn(ctx context.Context, port int) error {
 	cmd := exec.Command(e.java, append(append([]string{}, e.args...), "--server.port="+strconv.Itoa(port))...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.Env = engineEnv(e.opts.BasicAuth)
+	cmd.Env = engineEnv(e.opts.BasicAuth, e.opts.BearerAuth)
 	configureCmd(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("enginetest: start java: %w", err)
@@ -220,17 +284,21 @@ func (e *Engine) startOn(ctx context.Context, port int) error {
 	return nil
 }
 
-// engineEnv is the parent's environment with CAMUNDA_DEV_BASIC_AUTH set to auth (or removed).
-func engineEnv(auth string) []string {
+// engineEnv is the parent's environment with the authentication variables (CAMUNDA_DEV_BASIC_AUTH,
+// CAMUNDA_DEV_BEARER_*) set from the options, never inherited.
+func engineEnv(basic string, bearer *BearerAuth) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, EnvBasicAuth+"=") {
+		if strings.HasPrefix(kv, EnvBasicAuth+"=") || strings.HasPrefix(kv, EnvBearerPrefix) {
 			continue
 		}
 		env = append(env, kv)
 	}
-	if auth != "" {
-		env = append(env, EnvBasicAuth+"="+auth)
+	if basic != "" {
+		env = append(env, EnvBasicAuth+"="+basic)
+	}
+	if bearer != nil {
+		env = append(env, bearer.env()...)
 	}
 	return env
 }
@@ -274,7 +342,9 @@ func (e *Engine) ping(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	e.authorize(req)
+	if err := e.authorize(req); err != nil {
+		return 0, err
+	}
 	resp, err := e.client.Do(req)
 	if err != nil {
 		return 0, err
@@ -380,6 +450,10 @@ func (e *Engine) PID() int {
 // External reports whether the engine came from WAITROOM_TEST_CAMUNDA_URL.
 func (e *Engine) External() bool { return e.external }
 
+// Kind is the engine's kind (Camunda or Operaton). For an external engine it is the kind the
+// options or WAITROOM_TEST_ENGINE named; nothing checked it.
+func (e *Engine) Kind() string { return e.kind }
+
 // LogPath is the engine's log file ("" for an external engine). It survives Stop.
 func (e *Engine) LogPath() string { return e.logPath }
 
@@ -400,9 +474,9 @@ func (e *Engine) LogTail(n int) string {
 	return string(bytes.Join(lines, []byte("\n")))
 }
 
-// findJar locates the engine jar and, when the build left it, the faster extracted layout
-// with its CDS archive (see dev/camunda/pom.xml). It returns the jar to run and extra JVM flags.
-func findJar() (jar string, jvmExtra []string, err error) {
+// findJar locates the jar of the engine kind and, when the build left it, the faster extracted
+// layout with its CDS archive (see dev/README.md). It returns the jar to run and extra JVM flags.
+func findJar(kind string) (jar string, jvmExtra []string, err error) {
 	if j := os.Getenv(EnvJar); j != "" {
 		if _, err := os.Stat(j); err != nil {
 			return "", nil, fmt.Errorf("%w (%s=%s: %v)", ErrJarMissing, EnvJar, j, err)
@@ -413,10 +487,10 @@ func findJar() (jar string, jvmExtra []string, err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	jar = filepath.Join(root, filepath.FromSlash(JarPath))
+	jar = filepath.Join(root, filepath.FromSlash(JarFor(kind)))
 	fat, err := os.Stat(jar)
 	if err != nil {
-		return "", nil, fmt.Errorf("%w (%s not found)", ErrJarMissing, jar)
+		return "", nil, fmt.Errorf("%w (%s not found; `dev/engine.sh %s build` builds it)", ErrJarMissing, jar, kind)
 	}
 	dir := strings.TrimSuffix(jar, ".jar")
 	xjar := filepath.Join(dir, filepath.Base(jar))

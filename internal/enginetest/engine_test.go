@@ -46,7 +46,7 @@ func fetchAndLock(ctx context.Context, e *enginetest.Engine, workerID, businessK
 			"topicName":    "smoke",
 			"lockDuration": 60000,
 			"businessKey":  businessKey, // other tests may share an external engine
-			"variables":    []string{"payload"},
+			"variables":    []string{"payload", "doc"},
 		}},
 	}, &locked)
 	return locked, err
@@ -56,6 +56,14 @@ func TestSmoke(t *testing.T) {
 	e := enginetest.StartT(t, enginetest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+
+	// The engine started is the kind asked for: its /version is that engine's.
+	version, err := e.Version(ctx)
+	require.NoError(t, err)
+	if !e.External() {
+		want := map[string]string{enginetest.Camunda: "7.24.0", enginetest.Operaton: "1.0.3"}
+		require.Equal(t, want[e.Kind()], version, "GET /version of the %s engine", e.Kind())
+	}
 
 	files := map[string][]byte{"enginetest-smoke.bpmn": []byte(smokeBPMN)}
 	depID, err := e.Deploy(ctx, "enginetest-smoke", files)
@@ -72,9 +80,11 @@ func TestSmoke(t *testing.T) {
 	require.Contains(t, err.Error(), "ParseException", "the engine's own error is part of the error")
 
 	const payload = `{"order":{"id":42,"items":["a","b"]},"note":"ünïcode"}`
+	const doc = `<order id="42"><item>a</item><item>b</item></order>`
 	bk := fmt.Sprintf("smoke-%d", time.Now().UnixNano())
 	pi, err := e.StartProcess(ctx, "enginetest-smoke", bk, map[string]enginetest.Variable{
 		"payload": {Value: payload, Type: "Json"},
+		"doc":     {Value: doc, Type: "Xml"},
 	})
 	require.NoError(t, err)
 	require.NotEmpty(t, pi)
@@ -102,6 +112,9 @@ func TestSmoke(t *testing.T) {
 	require.Equal(t, "Json", got.Type)
 	require.IsType(t, "", got.Value, "a Json value arrives as its JSON text")
 	require.JSONEq(t, payload, got.Value.(string))
+	gotDoc := locked[0].Variables["doc"]
+	require.Equal(t, "Xml", gotDoc.Type, "the engine has the Spin XML data format")
+	require.Equal(t, doc, gotDoc.Value)
 
 	tasks, err = e.ExternalTasks(ctx, url.Values{"processInstanceId": {pi}})
 	require.NoError(t, err)

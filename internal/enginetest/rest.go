@@ -91,15 +91,27 @@ func StatusCode(err error) int {
 	return 0
 }
 
-func (e *Engine) authorize(req *http.Request) {
+// authorize adds the engine's credentials: Options.BasicAuth, or a token from
+// Options.BearerAuth.
+func (e *Engine) authorize(req *http.Request) error {
 	if user, pass, ok := strings.Cut(e.opts.BasicAuth, ":"); ok {
 		req.SetBasicAuth(user, pass)
 	}
+	if e.opts.BearerAuth != nil {
+		tok, err := e.opts.BearerAuth.token()
+		if err != nil {
+			return fmt.Errorf("bearer token: %w", err)
+		}
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+	}
+	return nil
 }
 
 // Do sends a request to {BaseURL}{path} (path may carry a query) with in as the JSON body
 // (nil: none) and decodes a JSON answer into out (nil: discarded). A non-2xx answer is an
-// *APIError. The engine's credentials (Options.BasicAuth) are sent when set. Each request is
+// *APIError. The engine's credentials (Options.BasicAuth or BearerAuth) are sent. Each request is
 // also bounded by a 60 s client timeout: keep asyncResponseTimeout of long polls below it.
 func (e *Engine) Do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
@@ -122,7 +134,9 @@ func (e *Engine) Do(ctx context.Context, method, path string, in, out any) error
 
 func (e *Engine) send(req *http.Request, path string, out any) error {
 	req.Header.Set("Accept", "application/json")
-	e.authorize(req)
+	if err := e.authorize(req); err != nil {
+		return fmt.Errorf("camunda %s %s: %w", req.Method, path, err)
+	}
 	resp, err := e.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("camunda %s %s: %w", req.Method, path, err)
@@ -345,4 +359,16 @@ func withQuery(path string, q url.Values) string {
 		return path
 	}
 	return path + "?" + q.Encode()
+}
+
+// Version returns the engine's version as GET /version answers it, e.g. "7.24.0" for Camunda,
+// "1.0.3" for Operaton (the fork numbers its own releases).
+func (e *Engine) Version(ctx context.Context) (string, error) {
+	var out struct {
+		Version string `json:"version"`
+	}
+	if err := e.Do(ctx, http.MethodGet, "/version", nil, &out); err != nil {
+		return "", err
+	}
+	return out.Version, nil
 }

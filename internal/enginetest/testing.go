@@ -27,23 +27,23 @@ func StartT(t testing.TB, opts Options) *Engine {
 	switch {
 	case err == nil:
 		if !e.External() {
-			t.Logf("Camunda engine up at %s after %s", e.BaseURL, time.Since(began).Round(time.Millisecond))
+			t.Logf("%s engine up at %s after %s", e.Kind(), e.BaseURL, time.Since(began).Round(time.Millisecond))
 		}
 	case errors.Is(err, ErrJarMissing) && os.Getenv("CI") != "true":
 		t.Skipf("%v (skipped outside CI)", err)
 	case errors.Is(err, ErrExternalEngine):
 		t.Skipf("%v", err)
 	default:
-		t.Fatalf("start Camunda engine: %v", err)
+		t.Fatalf("start engine: %v", err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), stopGrace+5*time.Second)
 		defer cancel()
 		if err := e.Stop(ctx); err != nil {
-			t.Errorf("stop Camunda engine: %v", err)
+			t.Errorf("stop %s engine: %v", e.Kind(), err)
 		}
 		if t.Failed() && !e.External() {
-			t.Logf("Camunda engine log (%s), last lines:\n%s", e.LogPath(), e.LogTail(60))
+			t.Logf("%s engine log (%s), last lines:\n%s", e.Kind(), e.LogPath(), e.LogTail(60))
 		}
 		if p := e.LogPath(); p != "" && !t.Failed() {
 			_ = os.Remove(p)

@@ -1,7 +1,7 @@
 package httpapi_test
 
-// End-to-end tests of the HTTP API: the whole daemon (app.Run) against the real Camunda engine
-// and a SQLite process_store.
+// End-to-end tests of the HTTP API: the whole daemon (app.Run) against a real engine (Camunda
+// or Operaton, as WAITROOM_TEST_ENGINE says) and a SQLite process_store.
 
 import (
 	"context"

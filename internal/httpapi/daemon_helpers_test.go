@@ -1,7 +1,7 @@
 package httpapi_test
 
 // Helpers of the end-to-end tests: the whole daemon (app.Run) in-process on a free port, with
-// a SQLite store in a temp dir, against the package's Camunda engine.
+// a SQLite store in a temp dir, against the package's engine (Camunda or Operaton).
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/topics/topicstest"
 )
 
-// engine is the package's Camunda engine (nil when the jar is not built, outside CI).
+// engine is the package's engine (nil when the jar is not built, outside CI).
 var engine *topicstest.Engine
 
 func TestMain(m *testing.M) { os.Exit(topicstest.Main(m, &engine)) }

@@ -125,9 +125,9 @@ func New(cfg Config) (*Server, error) {
 			Name: "camunda_waitroom_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"})
 		s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "camunda_waitroom_http_request_duration_seconds", Help: "HTTP request duration by route.",
+			Name: "camunda_waitroom_http_request_duration_seconds", Help: "HTTP request duration by route and status code.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"route"})
+		}, []string{"route", "code"})
 		if err := cfg.Registerer.Register(s.reqs); err != nil {
 			return nil, err
 		}
@@ -140,6 +140,9 @@ func New(cfg Config) (*Server, error) {
 		}, []string{"outcome"})
 		if err := cfg.Registerer.Register(s.starts); err != nil {
 			return nil, err
+		}
+		for _, o := range startOutcomes { // exported at 0 from the start, like the other series
+			s.starts.WithLabelValues(o)
 		}
 	}
 	s.route("POST /process/{key}/start", s.auth(s.start))
@@ -168,8 +171,11 @@ func (s *Server) route(pattern string, h http.HandlerFunc) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		h(rec, r)
 		if s.reqs != nil {
-			s.reqs.WithLabelValues(pattern, fmt.Sprint(rec.code)).Inc()
-			s.latency.WithLabelValues(pattern).Observe(time.Since(start).Seconds())
+			code := fmt.Sprint(rec.code)
+			s.reqs.WithLabelValues(pattern, code).Inc()
+			// By code too: a start that answers 202 took the whole wait, one that answers 200
+			// took the process's time; one distribution of both would say neither.
+			s.latency.WithLabelValues(pattern, code).Observe(time.Since(start).Seconds())
 		}
 	})
 }
@@ -464,6 +470,9 @@ func (s *Server) storeProblem(w http.ResponseWriter, doing string, err error) {
 		writeProblem(w, Problem{Type: "body-too-large", Title: "body too large", Status: http.StatusRequestEntityTooLarge, Detail: err.Error()})
 	case errors.Is(err, repo.ErrInvalidJSON):
 		writeProblem(w, Problem{Type: "invalid-body", Title: "request body is not valid JSON", Status: http.StatusBadRequest, Detail: err.Error()})
+	case errors.Is(err, repo.ErrIDConflict):
+		writeProblem(w, Problem{Type: "correlation-id-conflict", Title: "the correlation id conflicts with an existing one", Status: http.StatusConflict,
+			Detail: "an id that differs only in letter case has a row, and the database cannot hold both (a case-insensitive collation); ids are compared byte for byte, so that row is not this id's: use another correlation id"})
 	default:
 		s.log.Error("store error", zap.String("doing", doing), logging.Err(err))
 		writeProblem(w, Problem{Type: "store-unavailable", Title: "the process store is unavailable", Status: http.StatusServiceUnavailable,

@@ -82,6 +82,10 @@ const (
 	startOverCapacity = "over_capacity"
 )
 
+// startOutcomes lists every outcome label, for the series exported at zero.
+var startOutcomes = []string{startStarted, startTakenOver, startFound, startDuplicate, startNotDeployed,
+	startRejected, startNotSent, startUncertain, startExisting, startOverCapacity}
+
 // startCall is one POST /process/{key}/start after validation.
 type startCall struct {
 	id, key, businessKey string

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/camunda-waitroom/camunda-waitroom/internal/breaker"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 	"github.com/camunda-waitroom/camunda-waitroom/waitroom"
@@ -79,6 +80,98 @@ func New() *Metrics {
 	return m
 }
 
+// The store operations countingStore reports, as its op label.
+const (
+	opCreate               = "create"
+	opComplete             = "complete"
+	opFail                 = "fail"
+	opInsertFinished       = "insert_finished"
+	opFind                 = "find"
+	opStatuses             = "statuses"
+	opDelete               = "delete"
+	opPendingCount         = "pending_count"
+	opClearOwned           = "clear_owned"
+	opDeleteFinishedBefore = "delete_finished_before"
+	opExpirePendingBefore  = "expire_pending_before"
+	opList                 = "list"
+	opPing                 = "ping"
+)
+
+var storeOps = []string{opCreate, opComplete, opFail, opInsertFinished, opFind, opStatuses, opDelete,
+	opPendingCount, opClearOwned, opDeleteFinishedBefore, opExpirePendingBefore, opList, opPing}
+
+// reportOps are the op values of topics.Metrics.ReportError.
+var reportOps = []string{"complete", "failure", "bpmnError", "unlock"}
+
+// wakeSources are the values of the wake latency's source label.
+var wakeSources = []waitroom.WakeSource{waitroom.WakeLocal, waitroom.WakeNotify, waitroom.WakePoll}
+
+// InitSeries creates, at zero, every series whose labels are known at start: each counter and
+// the handler duration of every configured topic (report errors for every operation), the wake
+// latency of every wake source, the store series of every operation. Without it a series is
+// born at its first event with the value 1, and rate() and increase() never see that first
+// failure (they need two samples); dashboards would also say "No data" where the truth is 0.
+func (m *Metrics) InitSeries(topics []string) {
+	for _, t := range topics {
+		for _, c := range []*prometheus.CounterVec{m.fetched, m.completed, m.failed, m.bpmnErrors, m.unlocked, m.lockLost, m.lockExtended, m.panics} {
+			c.WithLabelValues(t)
+		}
+		m.handlerDuration.WithLabelValues(t)
+		for _, op := range reportOps {
+			m.reportErrors.WithLabelValues(t, op)
+		}
+	}
+	for _, src := range wakeSources {
+		m.wake.WithLabelValues(string(src))
+	}
+	for _, op := range storeOps {
+		m.storeCalls.WithLabelValues(op)
+		m.storeErrors.WithLabelValues(op)
+		m.storeDuration.WithLabelValues(op)
+	}
+}
+
+// Breaker is what the metrics read of the store's circuit breaker.
+type Breaker interface {
+	Stats() breaker.Stats
+}
+
+// WatchBreaker exports the store's circuit breaker, read at each scrape:
+// camunda_waitroom_store_breaker_state (0 closed, 1 half-open, 2 open),
+// camunda_waitroom_store_breaker_opens_total and camunda_waitroom_store_breaker_rejected_total.
+// The counters show an opening that came and went between two scrapes, which the state gauge
+// alone would miss. Call it once.
+func (m *Metrics) WatchBreaker(b Breaker) {
+	m.Registry.MustRegister(&breakerCollector{b: b,
+		state: prometheus.NewDesc(ns+"_store_breaker_state",
+			"State of the process_store circuit breaker: 0 closed, 1 half-open (one trial call), 2 open (store calls refused).", nil, nil),
+		opens: prometheus.NewDesc(ns+"_store_breaker_opens_total",
+			"Times the process_store circuit breaker opened (after consecutive database failures, or a failed trial call).", nil, nil),
+		rejected: prometheus.NewDesc(ns+"_store_breaker_rejected_total",
+			"Store calls refused by the open circuit breaker, never sent to the database (not in store_calls_total).", nil, nil),
+	})
+}
+
+// breakerCollector reads the three breaker series from one Stats call, so a scrape sees a
+// consistent snapshot.
+type breakerCollector struct {
+	b                      Breaker
+	state, opens, rejected *prometheus.Desc
+}
+
+func (c *breakerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.state
+	ch <- c.opens
+	ch <- c.rejected
+}
+
+func (c *breakerCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.b.Stats()
+	ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, float64(st.State))
+	ch <- prometheus.MustNewConstMetric(c.opens, prometheus.CounterValue, float64(st.Opens))
+	ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(st.Rejected))
+}
+
 // topics.Metrics
 
 func (m *Metrics) TasksFetched(topic string, n int) { m.fetched.WithLabelValues(topic).Add(float64(n)) }
@@ -121,91 +214,91 @@ func (c *countingStore) observe(op string, start time.Time, err error) {
 func (c *countingStore) Create(ctx context.Context, id string) (repo.Record, error) {
 	start := time.Now()
 	v, err := c.s.Create(ctx, id)
-	c.observe("create", start, err)
+	c.observe(opCreate, start, err)
 	return v, err
 }
 
 func (c *countingStore) Complete(ctx context.Context, id string, payload json.RawMessage) (repo.Outcome, error) {
 	start := time.Now()
 	v, err := c.s.Complete(ctx, id, payload)
-	c.observe("complete", start, err)
+	c.observe(opComplete, start, err)
 	return v, err
 }
 
 func (c *countingStore) Fail(ctx context.Context, id string, errBody json.RawMessage) (repo.Outcome, error) {
 	start := time.Now()
 	v, err := c.s.Fail(ctx, id, errBody)
-	c.observe("fail", start, err)
+	c.observe(opFail, start, err)
 	return v, err
 }
 
 func (c *countingStore) InsertFinished(ctx context.Context, id string, status repo.Status, body json.RawMessage) (bool, error) {
 	start := time.Now()
 	v, err := c.s.InsertFinished(ctx, id, status, body)
-	c.observe("insert_finished", start, err)
+	c.observe(opInsertFinished, start, err)
 	return v, err
 }
 
 func (c *countingStore) Find(ctx context.Context, id string) (repo.Record, error) {
 	start := time.Now()
 	v, err := c.s.Find(ctx, id)
-	c.observe("find", start, err)
+	c.observe(opFind, start, err)
 	return v, err
 }
 
 func (c *countingStore) Statuses(ctx context.Context, ids []string) ([]repo.Record, error) {
 	start := time.Now()
 	v, err := c.s.Statuses(ctx, ids)
-	c.observe("statuses", start, err)
+	c.observe(opStatuses, start, err)
 	return v, err
 }
 
 func (c *countingStore) Delete(ctx context.Context, id string) (bool, error) {
 	start := time.Now()
 	v, err := c.s.Delete(ctx, id)
-	c.observe("delete", start, err)
+	c.observe(opDelete, start, err)
 	return v, err
 }
 
 func (c *countingStore) PendingCount(ctx context.Context) (int64, error) {
 	start := time.Now()
 	v, err := c.s.PendingCount(ctx)
-	c.observe("pending_count", start, err)
+	c.observe(opPendingCount, start, err)
 	return v, err
 }
 
 func (c *countingStore) ClearOwned(ctx context.Context, errBody json.RawMessage) (int64, error) {
 	start := time.Now()
 	v, err := c.s.ClearOwned(ctx, errBody)
-	c.observe("clear_owned", start, err)
+	c.observe(opClearOwned, start, err)
 	return v, err
 }
 
 func (c *countingStore) DeleteFinishedBefore(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
 	start := time.Now()
 	v, err := c.s.DeleteFinishedBefore(ctx, cutoff, batch)
-	c.observe("delete_finished_before", start, err)
+	c.observe(opDeleteFinishedBefore, start, err)
 	return v, err
 }
 
 func (c *countingStore) ExpirePendingBefore(ctx context.Context, cutoff time.Time, batch int, errBody json.RawMessage) (int64, error) {
 	start := time.Now()
 	v, err := c.s.ExpirePendingBefore(ctx, cutoff, batch, errBody)
-	c.observe("expire_pending_before", start, err)
+	c.observe(opExpirePendingBefore, start, err)
 	return v, err
 }
 
 func (c *countingStore) List(ctx context.Context, opts repo.ListOptions) ([]repo.Record, string, error) {
 	start := time.Now()
 	v, next, err := c.s.List(ctx, opts)
-	c.observe("list", start, err)
+	c.observe(opList, start, err)
 	return v, next, err
 }
 
 func (c *countingStore) Ping(ctx context.Context) error {
 	start := time.Now()
 	err := c.s.Ping(ctx)
-	c.observe("ping", start, err)
+	c.observe(opPing, start, err)
 	return err
 }
 

@@ -1,7 +1,7 @@
 package onboarduser_test
 
-// Behaviour tests of the onboard-user process: the embedded model deployed to a real Camunda
-// 7.24 engine, the worker runtime with the registered handlers, and process_store on SQLite.
+// Behaviour tests of the onboard-user process: the embedded model deployed to a real engine
+// (Camunda 7.24 or Operaton, as WAITROOM_TEST_ENGINE says), the worker runtime with the registered handlers, and process_store on SQLite.
 // The tests share the onboard-user topics, so they run one after another (no t.Parallel).
 
 import (

@@ -18,13 +18,20 @@ import (
 // mssql.VarChar; bodies, for the NVARCHAR(MAX) columns, as mssql.NVarCharMax (one plan
 // whatever their length); the JSON id array as mssql.VarCharMax: VARCHAR like the keys it
 // holds, and MAX so its length, different on every call, does not make a new plan each time.
+// No argument is ever a bare nil: go-mssqldb sends nil as an untyped NULL (TDS type 0x1F),
+// which SQL Server accepts but other TDS servers refuse; a NULL body is nullBody, a typed
+// NVARCHAR NULL.
 
 func idArg(id string) sql.NamedArg { return sql.Named("id", mssql.VarChar(id)) }
 
-// bodyArg is a payload or error body; nil is NULL.
+// nullBody is a NULL payload or error body: sql.NullString, which go-mssqldb sends as a
+// typed NVARCHAR(4000) NULL (assignable to the NVARCHAR(MAX) columns).
+var nullBody = sql.NullString{}
+
+// bodyArg is a payload or error body; nil is a typed NULL.
 func bodyArg(name string, body []byte) sql.NamedArg {
 	if body == nil {
-		return sql.Named(name, nil)
+		return sql.Named(name, nullBody)
 	}
 	return sql.Named(name, mssql.NVarCharMax(body))
 }

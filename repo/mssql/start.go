@@ -11,36 +11,28 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/repo/internal/storeutil"
 )
 
-// errCaseCollision: the database holds an id equal to the requested one except for case; the
-// seed's key column is case-insensitive on most SQL Server collations, so both cannot exist.
-var errCaseCollision = errors.New("a row whose correlation id differs only in letter case exists; the process_store key column is case-insensitive on this database: use ids that differ in more than case")
-
-// BeginStart inserts the row with start claim 1 unless it exists; see repo.Starts. A
-// duplicate-key error (2627, 2601) on the insert means a concurrent BeginStart inserted the
-// row first: the row exists, and it is read.
+// BeginStart inserts the row with start claim 1 unless it exists; see repo.Starts. It follows
+// sql.go's rule 3: a duplicate key from the insert (a concurrent BeginStart won) rolled the
+// batch back, and retry runs it again, which then finds the row; no row back means an id that
+// differs only in case holds the key (repo.ErrIDConflict).
 func (s *Store) BeginStart(ctx context.Context, id, key string, lease time.Duration) (repo.StartState, bool, error) {
 	if err := storeutil.CheckBegin(id, key, lease); err != nil {
 		return repo.StartState{}, false, err
 	}
+	type begun struct {
+		st      repo.StartState
+		created bool
+	}
 	st, created, err := storeutil.Begin(ctx,
 		func(ctx context.Context) (repo.StartState, bool, error) {
-			var st repo.StartState
-			var created bool
-			err := retryDeadlock(ctx, func() error {
-				var err error
-				st, created, err = scanBegin(s.db.QueryRowContext(ctx, sqlBeginStart, argsBeginStart(id, s.owner, key, lease)...))
-				return err
+			b, err := retry(ctx, s.retry, true, func() (begun, error) {
+				st, created, err := scanBegin(s.db.QueryRowContext(ctx, sqlBeginStart, argsBeginStart(id, s.owner, key, lease)...))
+				return begun{st, created}, err
 			})
-			switch {
-			case isDuplicateKey(err):
-				return repo.StartState{}, false, nil
-			case errors.Is(err, sql.ErrNoRows):
-				// Neither inserted nor found exactly: a row differs from id in case only.
-				return repo.StartState{}, false, errCaseCollision
-			case err != nil:
-				return repo.StartState{}, false, err
+			if errors.Is(err, sql.ErrNoRows) {
+				return repo.StartState{}, false, s.conflict(id)
 			}
-			return st, created, nil
+			return b.st, b.created, err
 		},
 		func(ctx context.Context) (repo.StartState, error) { return s.readStart(ctx, id) })
 	if err != nil {
@@ -62,7 +54,9 @@ func (s *Store) ReadStart(ctx context.Context, id string) (repo.StartState, erro
 }
 
 func (s *Store) readStart(ctx context.Context, id string) (repo.StartState, error) {
-	st, err := scanStart(s.db.QueryRowContext(ctx, sqlReadStart, argsID(id)...))
+	st, err := retry(ctx, s.retry, false, func() (repo.StartState, error) {
+		return scanStart(s.db.QueryRowContext(ctx, sqlReadStart, argsID(id)...))
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return repo.StartState{}, repo.ErrNotFound
 	}
@@ -98,12 +92,11 @@ func (s *Store) SetInstance(ctx context.Context, id, instanceID string) (string,
 	if err := storeutil.CheckSetInstance(id, instanceID); err != nil {
 		return "", err
 	}
-	var (
-		n   int64
-		got string
-	)
-	err := retryDeadlock(ctx, func() error {
-		return s.db.QueryRowContext(ctx, sqlSetInstance, argsSetInstance(id, instanceID)...).Scan(&n, &got)
+	got, err := retry(ctx, s.retry, false, func() (string, error) {
+		var n int64
+		var got string
+		err := s.db.QueryRowContext(ctx, sqlSetInstance, argsSetInstance(id, instanceID)...).Scan(&n, &got)
+		return got, err
 	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -121,9 +114,9 @@ func (s *Store) Beat(ctx context.Context, worker string) error {
 	if err := repo.ValidateInstanceID("worker id", worker); err != nil {
 		return fmt.Errorf("beat: %w", err)
 	}
-	err := retryDeadlock(ctx, func() error {
+	_, err := retry(ctx, s.retry, true, func() (struct{}, error) {
 		_, err := s.db.ExecContext(ctx, sqlBeat, argsWorker(worker)...)
-		return err
+		return struct{}{}, err
 	})
 	if err != nil {
 		return fmt.Errorf("beat %s: %w", worker, err)
@@ -133,11 +126,13 @@ func (s *Store) Beat(ctx context.Context, worker string) error {
 
 // Workers lists the heartbeat rows; see repo.Heartbeats.
 func (s *Store) Workers(ctx context.Context) ([]repo.WorkerBeat, error) {
-	rows, err := s.db.QueryContext(ctx, sqlWorkers)
-	if err != nil {
-		return nil, fmt.Errorf("workers: %w", err)
-	}
-	out, err := storeutil.ScanBeats(rows)
+	out, err := retry(ctx, s.retry, false, func() ([]repo.WorkerBeat, error) {
+		rows, err := s.db.QueryContext(ctx, sqlWorkers)
+		if err != nil {
+			return nil, err
+		}
+		return storeutil.ScanBeats(rows)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("workers: %w", err)
 	}

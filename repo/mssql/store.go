@@ -1,11 +1,14 @@
-// Package mssql is the process_store on SQL Server (github.com/microsoft/go-mssqldb, driver
-// name "sqlserver"), on the seed service's table dbo.process_store.
+// Package mssql is the process_store on SQL Server and Azure SQL
+// (github.com/microsoft/go-mssqldb, driver name "sqlserver", or "azuresql" for Entra ID
+// logins), on the Node.js service's table dbo.process_store.
 //
 // Honesty note: SQL Server cannot run on the machine this was written on. The statements
-// follow the patterns in the design notes (UPDLOCK, HOLDLOCK upsert; guarded UPDATE; READPAST
-// and OPENJSON batched reads; TOP batches), store_test.go checks them and their argument types
-// as text, and the shared conformance suite runs against a real server only when
-// WAITROOM_TEST_MSSQL_DSN is set. Their behaviour on SQL Server has not been observed.
+// follow the rules written at the top of sql.go (READCOMMITTEDLOCK with every READPAST;
+// exact, binary id comparison; UPDLOCK, HOLDLOCK upsert; OPENJSON batched reads; capped TOP
+// batches; typed NULLs; retried transient errors), store_test.go checks them and their
+// argument types as text and drives the Go side against a fake driver, and the shared
+// conformance suite runs against a real server only when WAITROOM_TEST_MSSQL_DSN is set.
+// Their behaviour on SQL Server has not been observed.
 package mssql
 
 import (
@@ -14,9 +17,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
-	mssql "github.com/microsoft/go-mssqldb"
+	"github.com/microsoft/go-mssqldb/msdsn"
 
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/repo/internal/storeutil"
@@ -26,11 +30,19 @@ import (
 // takes @name parameters.
 const DriverName = "sqlserver"
 
+// EntraDriverName is go-mssqldb's driver for Microsoft Entra ID (Azure AD) logins, registered
+// by importing github.com/microsoft/go-mssqldb/azuread. OpenDB uses it when the DSN has a
+// fedauth parameter. This package does not import azuread itself, so that a program using
+// the store with SQL logins does not link the Azure SDK; the worker daemon imports it.
+const EntraDriverName = "azuresql"
+
 // Store is the SQL Server process_store. It implements repo.Store.
 type Store struct {
-	db      *sql.DB
-	owner   string
-	maxBody int
+	db       *sql.DB
+	owner    string
+	maxBody  int
+	settings Settings
+	retry    retryPolicy
 }
 
 var _ repo.Store = (*Store)(nil)
@@ -38,17 +50,42 @@ var _ repo.Store = (*Store)(nil)
 // OpenDB opens a pool on dsn, e.g.
 // "sqlserver://user:pass@host:1433?database=camunda_db&encrypt=true&app+name=waitroom"
 // (encrypt=true or strict in production; TrustServerCertificate=true only in tests; "app
-// name" shows the service in sys.dm_exec_sessions). The database needs compatibility level
-// 130 or later for OPENJSON.
+// name" shows the service in sys.dm_exec_sessions). A DSN with a fedauth parameter (an
+// Entra ID login, e.g. "sqlserver://host?database=db&fedauth=ActiveDirectoryDefault") opens
+// with EntraDriverName, which the program must register by importing
+// github.com/microsoft/go-mssqldb/azuread; OpenDB says so when it is missing. The database
+// needs compatibility level 130 or later; New checks.
 func OpenDB(dsn string) (*sql.DB, error) {
 	if dsn == "" {
 		return nil, errors.New("mssql: empty DSN")
 	}
-	db, err := sql.Open(DriverName, dsn)
+	name, err := driverFor(dsn)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(name, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("mssql: open: %w", err)
 	}
 	return db, nil
+}
+
+// driverFor picks the driver for dsn: EntraDriverName when it has a fedauth parameter.
+func driverFor(dsn string) (string, error) {
+	cfg, err := msdsn.Parse(dsn)
+	if err != nil {
+		// The driver reports the same problem, with more context, when it connects.
+		return DriverName, nil
+	}
+	fedauth := cfg.Parameters["fedauth"]
+	if fedauth == "" {
+		return DriverName, nil
+	}
+	if !slices.Contains(sql.Drivers(), EntraDriverName) {
+		return "", fmt.Errorf("mssql: the DSN asks for an Entra ID login (fedauth=%s), but the %q driver is not registered: import _ \"github.com/microsoft/go-mssqldb/azuread\" in the program (the worker daemon does)",
+			fedauth, EntraDriverName)
+	}
+	return EntraDriverName, nil
 }
 
 // Open opens opts.DSN with OpenDB and returns the store on it. It does not migrate: run
@@ -66,8 +103,10 @@ func Open(ctx context.Context, opts repo.Options) (*Store, error) {
 	return s, nil
 }
 
-// New returns the store on db (opened with the "sqlserver" driver), which it owns from then
-// on (Close closes it). opts.Driver and opts.DSN are not used. New checks opts and pings.
+// New returns the store on db (opened with OpenDB), which it owns from then on (Close
+// closes it). opts.Driver and opts.DSN are not used. New checks opts, pings, and reads the
+// database's Settings: it refuses a compatibility level below MinCompatibilityLevel with an
+// error wrapping repo.ErrUnsupportedDatabase that says what to run.
 func New(ctx context.Context, db *sql.DB, opts repo.Options) (*Store, error) {
 	opts = opts.WithDefaults()
 	if err := opts.ValidateCommon(); err != nil {
@@ -76,8 +115,23 @@ func New(ctx context.Context, db *sql.DB, opts repo.Options) (*Store, error) {
 	if err := db.PingContext(ctx); err != nil {
 		return nil, fmt.Errorf("mssql: ping: %w", err)
 	}
-	return &Store{db: db, owner: opts.Owner, maxBody: opts.MaxBodyBytes}, nil
+	set, err := readSettings(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("mssql: %w", err)
+	}
+	if err := set.check(); err != nil {
+		return nil, fmt.Errorf("mssql: %w", err)
+	}
+	return &Store{db: db, owner: opts.Owner, maxBody: opts.MaxBodyBytes, settings: set, retry: defaultRetry}, nil
 }
+
+// Settings returns what New read from the database.
+func (s *Store) Settings() Settings { return s.settings }
+
+// IDsFoldCase reports whether correlation_id's collation ignores letter case, so that the
+// table cannot hold two ids that differ only in case (the second gets repo.ErrIDConflict).
+// The conformance suite (repotest.CaseFolder) reads it.
+func (s *Store) IDsFoldCase() bool { return s.settings.IDCaseInsensitive }
 
 // DB returns the pool, for migrations and tests.
 func (s *Store) DB() *sql.DB { return s.db }
@@ -86,21 +140,28 @@ func (s *Store) DB() *sql.DB { return s.db }
 // exists and is PENDING, refresh updated_at and owner (started_at stays); if it exists and is
 // finished, change nothing and return it as it is. A finished row is never reset to PENDING.
 // One batch: UPDATE ... WITH (UPDLOCK, HOLDLOCK) ... AND status = 'PENDING', INSERT when no
-// row exists, SELECT, in one transaction.
+// row holds the key, SELECT, in one transaction (rule 3 of sql.go). No row back means an id
+// that differs only in case holds the key: repo.ErrIDConflict.
 func (s *Store) Create(ctx context.Context, id string) (repo.Record, error) {
 	if err := repo.ValidateID(id); err != nil {
 		return repo.Record{}, fmt.Errorf("create: %w", err)
 	}
-	var rec repo.Record
-	err := retryDeadlock(ctx, func() error {
-		var err error
-		rec, err = scanRecord(s.db.QueryRowContext(ctx, sqlCreate, argsCreate(id, s.owner)...))
-		return err
+	rec, err := retry(ctx, s.retry, true, func() (repo.Record, error) {
+		return scanRecord(s.db.QueryRowContext(ctx, sqlCreate, argsCreate(id, s.owner)...))
 	})
+	if errors.Is(err, sql.ErrNoRows) {
+		err = s.conflict(id)
+	}
 	if err != nil {
 		return repo.Record{}, fmt.Errorf("create %s: %w", id, err)
 	}
 	return rec, nil
+}
+
+// conflict is the error for an id whose key a row with different bytes holds.
+func (s *Store) conflict(id string) error {
+	return fmt.Errorf("%w: a row whose id differs from %q only in letter case exists, and correlation_id's collation (%s) cannot hold both; use another id",
+		repo.ErrIDConflict, id, s.settings.IDCollation)
 }
 
 // Complete moves a PENDING row to DONE; see repo.Store.
@@ -130,8 +191,12 @@ func (s *Store) transition(ctx context.Context, op, stmt, id, bodyName string, b
 }
 
 func (s *Store) statusOf(ctx context.Context, id string) (repo.Status, bool, error) {
-	var st string
-	switch err := s.db.QueryRowContext(ctx, sqlStatusOf, argsID(id)...).Scan(&st); {
+	st, err := retry(ctx, s.retry, false, func() (string, error) {
+		var st string
+		err := s.db.QueryRowContext(ctx, sqlStatusOf, argsID(id)...).Scan(&st)
+		return st, err
+	})
+	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", false, nil
 	case err != nil:
@@ -141,7 +206,7 @@ func (s *Store) statusOf(ctx context.Context, id string) (repo.Status, bool, err
 }
 
 // InsertFinished inserts a DONE or ERROR row without owner unless the id exists; see
-// repo.Store.
+// repo.Store. An id that differs only in case holding the key is repo.ErrIDConflict.
 func (s *Store) InsertFinished(ctx context.Context, id string, status repo.Status, body json.RawMessage) (bool, error) {
 	if err := repo.ValidateID(id); err != nil {
 		return false, fmt.Errorf("insert finished: %w", err)
@@ -153,14 +218,21 @@ func (s *Store) InsertFinished(ctx context.Context, id string, status repo.Statu
 		return false, fmt.Errorf("insert finished %s: %w", id, err)
 	}
 	payload, errBody := storeutil.FinishedBodies(status, body)
-	n, err := s.count(ctx, sqlInsertFinished, argsInsertFinished(id, status, payload, errBody)...)
-	if isDuplicateKey(err) { // a concurrent insert won; the NOT EXISTS guard makes this rare
+	type result struct{ inserted, exists int }
+	r, err := retry(ctx, s.retry, true, func() (result, error) {
+		var r result
+		err := s.db.QueryRowContext(ctx, sqlInsertFinished, argsInsertFinished(id, status, payload, errBody)...).Scan(&r.inserted, &r.exists)
+		return r, err
+	})
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("insert finished %s: %w", id, err)
+	case r.inserted == 1:
+		return true, nil
+	case r.exists == 1:
 		return false, nil
 	}
-	if err != nil {
-		return false, fmt.Errorf("insert finished %s: %w", id, err)
-	}
-	return n == 1, nil
+	return false, fmt.Errorf("insert finished %s: %w", id, s.conflict(id))
 }
 
 // Find returns one row or an error wrapping repo.ErrNotFound.
@@ -168,7 +240,9 @@ func (s *Store) Find(ctx context.Context, id string) (repo.Record, error) {
 	if err := repo.ValidateID(id); err != nil {
 		return repo.Record{}, fmt.Errorf("find: %w", err)
 	}
-	rec, err := scanRecord(s.db.QueryRowContext(ctx, sqlFind, argsID(id)...))
+	rec, err := retry(ctx, s.retry, false, func() (repo.Record, error) {
+		return scanRecord(s.db.QueryRowContext(ctx, sqlFind, argsID(id)...))
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		err = repo.ErrNotFound
 	}
@@ -179,7 +253,7 @@ func (s *Store) Find(ctx context.Context, id string) (repo.Record, error) {
 }
 
 // Statuses reads many rows, one statement per chunk of repo.StatusesChunkSize ids, passed as
-// a JSON array to OPENJSON, skipping locked rows (READPAST).
+// a JSON array to OPENJSON, skipping locked rows (READCOMMITTEDLOCK, READPAST).
 func (s *Store) Statuses(ctx context.Context, ids []string) ([]repo.Record, error) {
 	ids, err := storeutil.CheckIDs(ids)
 	if err != nil {
@@ -228,8 +302,12 @@ func (s *Store) Delete(ctx context.Context, id string) (bool, error) {
 
 // PendingCount counts PENDING rows of every owner.
 func (s *Store) PendingCount(ctx context.Context) (int64, error) {
-	var n int64
-	if err := s.db.QueryRowContext(ctx, sqlPendingCount).Scan(&n); err != nil {
+	n, err := retry(ctx, s.retry, false, func() (int64, error) {
+		var n int64
+		err := s.db.QueryRowContext(ctx, sqlPendingCount).Scan(&n)
+		return n, err
+	})
+	if err != nil {
 		return 0, fmt.Errorf("pending count: %w", err)
 	}
 	return n, nil
@@ -248,12 +326,14 @@ func (s *Store) ClearOwned(ctx context.Context, errBody json.RawMessage) (int64,
 }
 
 // DeleteFinishedBefore deletes at most batch finished rows with updated_at before cutoff,
-// skipping rows other sessions hold locked.
+// skipping rows other sessions hold locked, in statements of at most maxStatementBatch rows.
 func (s *Store) DeleteFinishedBefore(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
 	if err := storeutil.CheckBatch("delete finished", batch); err != nil {
 		return 0, err
 	}
-	n, err := s.count(ctx, sqlDeleteFinishedBefore, argsDeleteFinished(cutoff, batch)...)
+	n, err := s.batched(batch, func(part int) (int64, error) {
+		return s.count(ctx, sqlDeleteFinishedBefore, argsDeleteFinished(cutoff, part)...)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("delete finished before %s: %w", cutoff.UTC().Format(time.RFC3339Nano), err)
 	}
@@ -261,7 +341,7 @@ func (s *Store) DeleteFinishedBefore(ctx context.Context, cutoff time.Time, batc
 }
 
 // ExpirePendingBefore marks ERROR at most batch PENDING rows with started_at before cutoff,
-// skipping rows other sessions hold locked.
+// skipping rows other sessions hold locked, in statements of at most maxStatementBatch rows.
 func (s *Store) ExpirePendingBefore(ctx context.Context, cutoff time.Time, batch int, errBody json.RawMessage) (int64, error) {
 	if err := storeutil.CheckBatch("expire pending", batch); err != nil {
 		return 0, err
@@ -269,7 +349,9 @@ func (s *Store) ExpirePendingBefore(ctx context.Context, cutoff time.Time, batch
 	if err := repo.ValidateBody("error body", errBody, s.maxBody); err != nil {
 		return 0, fmt.Errorf("expire pending: %w", err)
 	}
-	n, err := s.count(ctx, sqlExpirePendingBefore, argsExpirePending(cutoff, batch, errBody)...)
+	n, err := s.batched(batch, func(part int) (int64, error) {
+		return s.count(ctx, sqlExpirePendingBefore, argsExpirePending(cutoff, part, errBody)...)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("expire pending before %s: %w", cutoff.UTC().Format(time.RFC3339Nano), err)
 	}
@@ -282,16 +364,43 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // Close closes the pool.
 func (s *Store) Close() error { return s.db.Close() }
 
-// count runs a write batch that ends in SELECT @@ROWCOUNT, retrying deadlock victims.
-func (s *Store) count(ctx context.Context, stmt string, args ...any) (int64, error) {
-	var n int64
-	err := retryDeadlock(ctx, func() error {
-		return s.db.QueryRowContext(ctx, stmt, args...).Scan(&n)
-	})
-	return n, err
+// batched runs stmt for batch rows in statements of at most maxStatementBatch rows each
+// (rule 6 of sql.go), until the rows are done or a statement comes back short, and returns
+// the total. Each statement commits on its own, so a failure keeps what earlier ones did.
+func (s *Store) batched(batch int, stmt func(part int) (int64, error)) (int64, error) {
+	var total int64
+	for left := batch; left > 0; {
+		part := min(left, maxStatementBatch)
+		n, err := stmt(part)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n < int64(part) {
+			break
+		}
+		left -= part
+	}
+	return total, nil
 }
 
+// count runs a write batch that ends in SELECT @@ROWCOUNT, retrying transient errors.
+func (s *Store) count(ctx context.Context, stmt string, args ...any) (int64, error) {
+	return retry(ctx, s.retry, false, func() (int64, error) {
+		var n int64
+		err := s.db.QueryRowContext(ctx, stmt, args...).Scan(&n)
+		return n, err
+	})
+}
+
+// query runs a read, retrying transient errors, and appends its rows to out.
 func (s *Store) query(ctx context.Context, out []repo.Record, stmt string, args ...any) ([]repo.Record, error) {
+	return retry(ctx, s.retry, false, func() ([]repo.Record, error) {
+		return s.queryOnce(ctx, out, stmt, args...)
+	})
+}
+
+func (s *Store) queryOnce(ctx context.Context, out []repo.Record, stmt string, args ...any) ([]repo.Record, error) {
 	rows, err := s.db.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, err
@@ -333,35 +442,4 @@ func scanRecord(row interface{ Scan(...any) error }) (repo.Record, error) {
 // connection's time zone to it, so keep the wall clock and call it UTC.
 func utcWall(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
-}
-
-// SQL Server error numbers the store handles.
-const (
-	errDeadlockVictim = 1205
-	errDuplicateKey   = 2627 // PRIMARY KEY or UNIQUE constraint
-	errDuplicateIndex = 2601 // unique index
-)
-
-// deadlockRetries is how many times a statement chosen as deadlock victim is retried. The
-// batches are safe to repeat: a victim's transaction was rolled back whole.
-const deadlockRetries = 3
-
-func retryDeadlock(ctx context.Context, fn func() error) error {
-	var err error
-	for range deadlockRetries + 1 {
-		err = fn()
-		if !isErrorNumber(err, errDeadlockVictim) || ctx.Err() != nil {
-			return err
-		}
-	}
-	return err
-}
-
-func isDuplicateKey(err error) bool {
-	return isErrorNumber(err, errDuplicateKey) || isErrorNumber(err, errDuplicateIndex)
-}
-
-func isErrorNumber(err error, number int32) bool {
-	var me mssql.Error
-	return errors.As(err, &me) && me.Number == number
 }

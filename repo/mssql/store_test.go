@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,69 +25,108 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/repo/repotest"
 )
 
-// TestConformance runs the shared suite against a real SQL Server. The database must be
-// reserved for the test run: the suite expires and deletes rows across the whole table.
+// TestConformance runs the shared suite against a real SQL Server twice: with
+// READ_COMMITTED_SNAPSHOT OFF, then ON (the Azure SQL Database default), and puts the
+// setting back as it found it. The database must be reserved for the test run: the suite
+// expires and deletes rows across the whole table, and switching the setting ends every
+// other session of the database (WITH ROLLBACK IMMEDIATE), so the login needs ALTER on it.
 func TestConformance(t *testing.T) {
 	dsn := os.Getenv("WAITROOM_TEST_MSSQL_DSN")
 	if dsn == "" {
 		t.Skip("WAITROOM_TEST_MSSQL_DSN not set: SQL Server conformance not run (SQL Server cannot run on this machine)")
 	}
-	db, err := OpenDB(dsn)
+	ctx := context.Background()
+	admin, err := OpenDB(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := migrations.Up(context.Background(), db, repo.DriverMSSQL); err != nil {
+	admin.SetMaxOpenConns(1)
+	t.Cleanup(func() { admin.Close() })
+	if err := migrations.Up(ctx, admin, repo.DriverMSSQL); err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
-	repotest.Run(t, func(t *testing.T, owner string) repo.Store {
-		st, err := Open(context.Background(), repo.Options{Driver: repo.DriverMSSQL, DSN: dsn, Owner: owner})
-		if err != nil {
-			t.Fatal(err)
+	was, err := readSettings(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setRCSI := func(t *testing.T, on bool) {
+		t.Helper()
+		state := map[bool]string{true: "ON", false: "OFF"}[on]
+		if _, err := admin.ExecContext(ctx, "ALTER DATABASE CURRENT SET READ_COMMITTED_SNAPSHOT "+state+" WITH ROLLBACK IMMEDIATE"); err != nil {
+			t.Fatalf("set READ_COMMITTED_SNAPSHOT %s (the second pass needs it; the login needs ALTER on the database): %v", state, err)
 		}
-		st.DB().SetMaxOpenConns(8)
-		t.Cleanup(func() { st.Close() })
-		return st
-	})
+	}
+	t.Cleanup(func() { setRCSI(t, was.ReadCommittedSnapshot) })
+	for _, rcsi := range []bool{false, true} {
+		t.Run(fmt.Sprintf("READ_COMMITTED_SNAPSHOT=%t", rcsi), func(t *testing.T) {
+			setRCSI(t, rcsi)
+			repotest.Run(t, func(t *testing.T, owner string) repo.Store {
+				st, err := Open(ctx, repo.Options{Driver: repo.DriverMSSQL, DSN: dsn, Owner: owner})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				if st.Settings().ReadCommittedSnapshot != rcsi {
+					t.Fatalf("Settings().ReadCommittedSnapshot = %t, want %t", st.Settings().ReadCommittedSnapshot, rcsi)
+				}
+				st.DB().SetMaxOpenConns(8)
+				return st
+			})
+		})
+	}
 }
 
-// statements lists every statement with its name.
+// statements lists every statement with its name. A new statement goes here, so that the
+// rules of sql.go are checked on it.
 var statements = map[string]string{
 	"sqlCreate": sqlCreate, "sqlComplete": sqlComplete, "sqlFail": sqlFail, "sqlStatusOf": sqlStatusOf,
 	"sqlInsertFinished": sqlInsertFinished, "sqlFind": sqlFind, "sqlStatuses": sqlStatuses,
 	"sqlList": sqlList, "sqlListStatus": sqlListStatus, "sqlDelete": sqlDelete,
 	"sqlPendingCount": sqlPendingCount, "sqlClearOwned": sqlClearOwned,
 	"sqlDeleteFinishedBefore": sqlDeleteFinishedBefore, "sqlExpirePendingBefore": sqlExpirePendingBefore,
+	"sqlSettings": sqlSettings,
 }
+
+func norm(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func TestStatementText(t *testing.T) {
 	t.Parallel()
-	norm := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	exact := "correlation_id = @id AND correlation_id = @id COLLATE Latin1_General_100_BIN2"
 	must := map[string][]string{
 		"sqlCreate": {
+			"SET XACT_ABORT ON;",
 			"BEGIN TRANSACTION;",
 			"UPDATE dbo.process_store WITH (UPDLOCK, HOLDLOCK)",
-			"WHERE correlation_id = @id AND status = 'PENDING';",
+			"WHERE " + exact + " AND status = 'PENDING';",
 			"IF @@ROWCOUNT = 0 AND NOT EXISTS (SELECT 1 FROM dbo.process_store WITH (UPDLOCK, HOLDLOCK) WHERE correlation_id = @id)",
 			"INSERT INTO dbo.process_store",
 			"DECLARE @now DATETIME2(3) = SYSUTCDATETIME();",
-			"SELECT " + columns + " FROM dbo.process_store WHERE correlation_id = @id;",
+			"SELECT " + columns + " FROM dbo.process_store WHERE " + exact + ";",
 			"COMMIT TRANSACTION;",
-			"SET XACT_ABORT ON;",
 		},
-		"sqlComplete":       {"SET status = 'DONE', payload_json = @body", "WHERE correlation_id = @id AND status = 'PENDING';", "SYSUTCDATETIME()", "SELECT @@ROWCOUNT;"},
-		"sqlFail":           {"SET status = 'ERROR', error_json = @body", "WHERE correlation_id = @id AND status = 'PENDING';", "SYSUTCDATETIME()", "SELECT @@ROWCOUNT;"},
-		"sqlInsertFinished": {"WHERE NOT EXISTS (SELECT 1 FROM dbo.process_store WITH (UPDLOCK, HOLDLOCK) WHERE correlation_id = @id)", "SYSUTCDATETIME()", "SELECT @@ROWCOUNT;"},
+		"sqlComplete": {"SET status = 'DONE', payload_json = @body", "WHERE " + exact + " AND status = 'PENDING';", "SYSUTCDATETIME()", "SELECT @@ROWCOUNT;"},
+		"sqlFail":     {"SET status = 'ERROR', error_json = @body", "WHERE " + exact + " AND status = 'PENDING';", "SYSUTCDATETIME()", "SELECT @@ROWCOUNT;"},
+		"sqlInsertFinished": {
+			"SET XACT_ABORT ON;", "BEGIN TRANSACTION;",
+			"WHERE NOT EXISTS (SELECT 1 FROM dbo.process_store WITH (UPDLOCK, HOLDLOCK) WHERE correlation_id = @id);",
+			"SET @inserted = @@ROWCOUNT;",
+			"SELECT @inserted, CASE WHEN EXISTS (SELECT 1 FROM dbo.process_store WHERE " + exact + ") THEN 1 ELSE 0 END;",
+			"SYSUTCDATETIME()", "COMMIT TRANSACTION;",
+		},
+		"sqlStatusOf": {"WHERE " + exact},
+		"sqlFind":     {"WHERE " + exact},
+		"sqlDelete":   {"WHERE " + exact + ";", "SELECT @@ROWCOUNT;"},
 		"sqlStatuses": {
-			"FROM dbo.process_store p WITH (READPAST)",
-			"JOIN OPENJSON(@ids) WITH (id varchar(64) '$') j ON j.id = p.correlation_id",
+			"FROM dbo.process_store p WITH (READCOMMITTEDLOCK, READPAST)",
+			"JOIN OPENJSON(@ids) WITH (id varchar(64) '$') j ON p.correlation_id = j.id AND p.correlation_id = j.id COLLATE Latin1_General_100_BIN2",
 		},
 		"sqlList":                 {"SELECT TOP (@limit)", "WHERE correlation_id > @after ORDER BY correlation_id"},
 		"sqlListStatus":           {"SELECT TOP (@limit)", "WHERE correlation_id > @after AND status = @status ORDER BY correlation_id"},
 		"sqlClearOwned":           {"WHERE owner = @owner AND status = 'PENDING';", "SYSUTCDATETIME()", "SELECT @@ROWCOUNT;"},
-		"sqlDeleteFinishedBefore": {"DELETE TOP (@batch) FROM dbo.process_store WITH (ROWLOCK, READPAST)", "WHERE status IN ('DONE', 'ERROR') AND updated_at < @cutoff;", "SELECT @@ROWCOUNT;"},
-		"sqlExpirePendingBefore":  {"UPDATE TOP (@batch) dbo.process_store WITH (ROWLOCK, READPAST)", "WHERE status = 'PENDING' AND started_at < @cutoff;", "SYSUTCDATETIME()", "SELECT @@ROWCOUNT;"},
+		"sqlDeleteFinishedBefore": {"DELETE TOP (@batch) FROM dbo.process_store WITH (READCOMMITTEDLOCK, READPAST)", "WHERE status IN ('DONE', 'ERROR') AND updated_at < @cutoff;", "SELECT @@ROWCOUNT;"},
+		"sqlExpirePendingBefore":  {"UPDATE TOP (@batch) dbo.process_store WITH (READCOMMITTEDLOCK, READPAST)", "WHERE status = 'PENDING' AND started_at < @cutoff;", "SYSUTCDATETIME()", "SELECT @@ROWCOUNT;"},
 		"sqlPendingCount":         {"WHERE status = 'PENDING'"},
+		"sqlSettings":             {"FROM sys.databases d", "d.compatibility_level, d.is_read_committed_snapshot_on", "WHERE d.database_id = DB_ID()", "COLLATIONPROPERTY(", "'ComparisonStyle'"},
 	}
 	for name, wants := range must {
 		got := norm(statements[name])
@@ -107,9 +147,96 @@ func TestStatementText(t *testing.T) {
 		if strings.Contains(stmt, "updated_at =") && !strings.Contains(stmt, "SYSUTCDATETIME()") {
 			t.Errorf("%s sets updated_at without SYSUTCDATETIME()", name)
 		}
-		if strings.Contains(stmt, "process_store") && !strings.Contains(stmt, "dbo.process_store") {
+		if strings.Contains(stmt, "process_store") && !strings.Contains(stmt, "dbo.process_store") && name != "sqlSettings" {
 			t.Errorf("%s names the table without its schema", name)
 		}
+	}
+}
+
+// tableHints returns the contents of every WITH (...) table hint list in stmt, upper-cased
+// and without spaces ("READCOMMITTEDLOCK,READPAST"). OPENJSON's WITH (column list) is not
+// a hint list and is skipped.
+func tableHints(stmt string) []string {
+	var out []string
+	up := strings.ToUpper(norm(stmt))
+	for i := 0; ; {
+		j := strings.Index(up[i:], "WITH (")
+		if j < 0 {
+			return out
+		}
+		start := i + j + len("WITH (")
+		end := strings.Index(up[start:], ")")
+		list := strings.ReplaceAll(up[start:start+end], " ", "")
+		if !strings.HasSuffix(strings.TrimSpace(up[:i+j]), ")") || strings.Contains(up[:i+j], "DBO.PROCESS_STORE") {
+			if !strings.Contains(list, "VARCHAR") { // OPENJSON(@ids) WITH (id varchar(64) '$')
+				out = append(out, list)
+			}
+		}
+		i = start + end
+	}
+}
+
+// TestReadPastNeedsReadCommittedLock pins rule 1 of sql.go on every statement: READPAST
+// only with READCOMMITTEDLOCK (error 650 under READ_COMMITTED_SNAPSHOT otherwise), and
+// READCOMMITTEDLOCK as the only granularity hint of its list (SQL Server allows one).
+func TestReadPastNeedsReadCommittedLock(t *testing.T) {
+	t.Parallel()
+	granularity := []string{"PAGLOCK", "NOLOCK", "READCOMMITTEDLOCK", "ROWLOCK", "TABLOCK", "TABLOCKX"}
+	skipping := 0
+	for name, stmt := range statements {
+		for _, list := range tableHints(stmt) {
+			hints := strings.Split(list, ",")
+			if !slices.Contains(hints, "READPAST") {
+				continue
+			}
+			skipping++
+			if !slices.Contains(hints, "READCOMMITTEDLOCK") {
+				t.Errorf("%s: WITH (%s) has READPAST without READCOMMITTEDLOCK", name, list)
+			}
+			n := 0
+			for _, h := range hints {
+				if slices.Contains(granularity, h) {
+					n++
+				}
+			}
+			if n > 1 {
+				t.Errorf("%s: WITH (%s) has %d granularity hints; SQL Server allows one", name, list, n)
+			}
+		}
+	}
+	if skipping != 4 {
+		t.Errorf("%d hint lists skip locked rows, want 4 (Statuses, the two retention statements and Workers)", skipping)
+	}
+	// The check itself finds a bad list.
+	if l := tableHints("SELECT 1 FROM dbo.process_store WITH (ROWLOCK, READPAST)"); len(l) != 1 || l[0] != "ROWLOCK,READPAST" {
+		t.Fatalf("tableHints = %q", l)
+	}
+}
+
+// TestIDsAreComparedExactly pins rule 2 of sql.go: every comparison of correlation_id with
+// an id is idIs or idJoin (byte for byte), except the insert guards, which use idTaken.
+func TestIDsAreComparedExactly(t *testing.T) {
+	t.Parallel()
+	guard := norm("NOT EXISTS (SELECT 1 FROM dbo.process_store WITH (UPDLOCK, HOLDLOCK) WHERE correlation_id = @id)")
+	for name, stmt := range statements {
+		rest := norm(stmt)
+		rest = strings.ReplaceAll(rest, norm(idIs), "")
+		rest = strings.ReplaceAll(rest, norm(idJoin), "")
+		guards := strings.Count(rest, guard)
+		rest = strings.ReplaceAll(rest, guard, "")
+		if strings.Contains(rest, "correlation_id =") || strings.Contains(rest, "= @id") || strings.Contains(rest, "= j.id") {
+			t.Errorf("%s compares an id without %s:\n%s", name, binaryCollation, stmt)
+		}
+		inserts := strings.Contains(stmt, "INSERT INTO dbo.process_store (") // not the heartbeat table, keyed in binary (003)
+		if inserts != (guards == 1) {
+			t.Errorf("%s: %d insert guards; an INSERT needs exactly one, nothing else any", name, guards)
+		}
+		if inserts && !(strings.Contains(stmt, "SET XACT_ABORT ON;") && strings.Contains(stmt, "BEGIN TRANSACTION;") && strings.Contains(stmt, "COMMIT TRANSACTION;")) {
+			t.Errorf("%s inserts outside SET XACT_ABORT ON and one transaction", name)
+		}
+	}
+	if !strings.HasSuffix(idIs, "COLLATE Latin1_General_100_BIN2") || !strings.HasSuffix(idJoin, "COLLATE Latin1_General_100_BIN2") {
+		t.Fatal("idIs/idJoin lost the binary collation")
 	}
 }
 
@@ -130,6 +257,7 @@ func TestArgTypes(t *testing.T) {
 		"transition":     argsTransition("id-1", body),
 		"id":             argsID("id-1"),
 		"insertFinished": argsInsertFinished("id-1", repo.StatusDone, body, nil),
+		"insertError":    argsInsertFinished("id-1", repo.StatusError, nil, body),
 		"statuses":       statuses[0],
 		"list status":    listDone,
 		"list":           listAll,
@@ -155,8 +283,12 @@ func TestArgTypes(t *testing.T) {
 				t.Errorf("%s: positional argument %T; the statements use named parameters", call, a)
 				continue
 			}
-			if na.Value == nil { // NULL body
+			if na.Value == nil {
+				t.Errorf("%s: @%s is an untyped nil; send a typed NULL (nullBody)", call, na.Name)
 				continue
+			}
+			if _, isNull := na.Value.(sql.NullString); isNull && (na.Name == "body" || na.Name == "payload" || na.Name == "error") {
+				continue // a NULL body, typed
 			}
 			want, known := wantType[na.Name]
 			if !known {
@@ -228,35 +360,6 @@ func TestStatusesChunks(t *testing.T) {
 	}
 	if repo.StatusesChunkSize != 2000 {
 		t.Fatalf("StatusesChunkSize = %d", repo.StatusesChunkSize)
-	}
-}
-
-func TestRetryDeadlock(t *testing.T) {
-	t.Parallel()
-	victim := fmt.Errorf("wrapped: %w", mssql.Error{Number: errDeadlockVictim, Message: "deadlock"})
-	calls := 0
-	err := retryDeadlock(context.Background(), func() error {
-		calls++
-		if calls < 3 {
-			return victim
-		}
-		return nil
-	})
-	if err != nil || calls != 3 {
-		t.Fatalf("retryDeadlock = %v after %d calls, want nil after 3", err, calls)
-	}
-	calls = 0
-	err = retryDeadlock(context.Background(), func() error { calls++; return victim })
-	if !errors.Is(err, victim) || calls != deadlockRetries+1 {
-		t.Fatalf("retryDeadlock = %v after %d calls, want the victim error after %d", err, calls, deadlockRetries+1)
-	}
-	calls = 0
-	other := errors.New("other")
-	if err := retryDeadlock(context.Background(), func() error { calls++; return other }); err != other || calls != 1 {
-		t.Fatalf("a non-deadlock error was retried: %v, %d calls", err, calls)
-	}
-	if !isDuplicateKey(mssql.Error{Number: errDuplicateKey}) || !isDuplicateKey(mssql.Error{Number: errDuplicateIndex}) || isDuplicateKey(other) {
-		t.Fatal("isDuplicateKey")
 	}
 }
 

@@ -32,6 +32,7 @@ func (s *suite) startTests() []struct {
 		{"SetInstance", s.testSetInstance},
 		{"RaceSetInstance", s.testRaceSetInstance},
 		{"StartBadInput", s.testStartBadInput},
+		{"StartMixedCaseIDs", s.testStartMixedCaseIDs},
 		{"Heartbeats", s.testHeartbeats},
 	}
 }
@@ -405,6 +406,43 @@ func (s *suite) testStartBadInput(t *testing.T) {
 		wantErr(t, tc.name, tc.call(), tc.want)
 	}
 	mustNotFind(t, st, good)
+}
+
+// testStartMixedCaseIDs: the id contract of testMixedCaseIDs for the start methods: an id
+// that differs from a registered one only in letter case has no row of its own until it is
+// begun, and then gets one, or ErrIDConflict where the table cannot hold both.
+func (s *suite) testStartMixedCaseIDs(t *testing.T) {
+	a, _ := s.store(t, "startcase")
+	base := s.id("startcase")
+	lower, upper := base+".abc", base+".ABC"
+	mustBegin(t, a, lower, shortLease, true)
+	waitLeaseOut(t, a, lower)
+
+	if _, err := a.ReadStart(ctx(t), upper); !errors.Is(err, repo.ErrNotFound) {
+		t.Fatalf("ReadStart(%s) = %v, want ErrNotFound", upper, err)
+	}
+	mustClaim(t, a, upper, 1, longLease, false)
+	if ok, err := a.ReleaseStart(ctx(t), upper, 1); err != nil || ok {
+		t.Fatalf("ReleaseStart(%s) = %v, %v; want false", upper, ok, err)
+	}
+	if _, err := a.SetInstance(ctx(t), upper, "i-upper"); !errors.Is(err, repo.ErrNotFound) {
+		t.Fatalf("SetInstance(%s) = %v, want ErrNotFound", upper, err)
+	}
+	checkStart(t, mustReadStart(t, a, lower), repo.StatusPending, testKey, "", 1)
+
+	st, created, err := a.BeginStart(ctx(t), upper, testKey, longLease)
+	if foldsCase(a) {
+		if !errors.Is(err, repo.ErrIDConflict) {
+			t.Fatalf("BeginStart(%s) on a case-folding table = %+v, %v, %v; want ErrIDConflict", upper, st, created, err)
+		}
+		return
+	}
+	if err != nil || !created {
+		t.Fatalf("BeginStart(%s) = %v, %v; want a row of its own", upper, created, err)
+	}
+	checkStart(t, st, repo.StatusPending, testKey, "", 1)
+	mustClaim(t, a, lower, 1, longLease, true) // the lower-case id's expired claim is its own
+	checkStart(t, mustReadStart(t, a, upper), repo.StatusPending, testKey, "", 1)
 }
 
 func (s *suite) testHeartbeats(t *testing.T) {

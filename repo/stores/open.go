@@ -31,7 +31,13 @@ func Open(ctx context.Context, opts repo.Options) (repo.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := newStore(ctx, db, opts)
+	if opts.Migrate {
+		if err := migrations.Up(ctx, db, opts.Driver); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	st, err := New(ctx, db, opts)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -66,12 +72,12 @@ func openDB(driver, dsn string) (*sql.DB, error) {
 	return nil, fmt.Errorf("stores: unknown driver %q: use one of %v", driver, repo.Drivers)
 }
 
-func newStore(ctx context.Context, db *sql.DB, opts repo.Options) (repo.Store, error) {
-	if opts.Migrate {
-		if err := migrations.Up(ctx, db, opts.Driver); err != nil {
-			return nil, err
-		}
-	}
+// New returns the store for opts.Driver on db, a pool from OpenDB, which the store owns from
+// then on. It does not migrate (opts.Migrate is not used), so that a caller can run
+// migrations.Up under a deadline of its own: the daemon gives migrations a longer one than
+// the open. It checks opts and the database as the dialect's New does (SQL Server: the
+// compatibility level), without closing db on failure.
+func New(ctx context.Context, db *sql.DB, opts repo.Options) (repo.Store, error) {
 	// Each branch returns its own *Store; converting a nil one to repo.Store would give a
 	// non-nil interface, so errors return a nil interface explicitly.
 	switch opts.Driver {

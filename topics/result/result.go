@@ -183,15 +183,16 @@ func (h *Handler) body(t *topics.Task) (repo.Status, json.RawMessage, error) {
 	return repo.StatusDone, b, nil
 }
 
-// storeError classifies a store error: a body the store refuses (not JSON, too large, bad id)
-// never gets better, so it is an incident; anything else (database down) is retried.
+// storeError classifies a store error: a body the store refuses (not JSON, too large, bad id,
+// an id the table cannot hold beside one differing only in case) never gets better, so it is
+// an incident; anything else (database down) is retried.
 func storeError(status repo.Status, err error) error {
 	what := "payload"
 	if status == repo.StatusError {
 		what = "error body"
 	}
 	switch {
-	case errors.Is(err, repo.ErrInvalidJSON), errors.Is(err, repo.ErrTooLarge), errors.Is(err, repo.ErrInvalidID):
+	case errors.Is(err, repo.ErrInvalidJSON), errors.Is(err, repo.ErrTooLarge), errors.Is(err, repo.ErrInvalidID), errors.Is(err, repo.ErrIDConflict):
 		return topics.Permanent(fmt.Errorf("process_store refused the %s: %w", what, err))
 	}
 	return fmt.Errorf("process_store: write %s: %w", what, err)

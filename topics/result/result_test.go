@@ -19,11 +19,12 @@ import (
 // classification logic here. The behaviour against a real store and engine is tested in
 // processes/onboarduser.
 type fakeFinisher struct {
-	outcome  repo.Outcome
-	err      error
-	inserted bool
-	calls    []string
-	bodies   []string
+	outcome   repo.Outcome
+	err       error
+	inserted  bool
+	insertErr error
+	calls     []string
+	bodies    []string
 }
 
 func (f *fakeFinisher) Complete(_ context.Context, id string, p json.RawMessage) (repo.Outcome, error) {
@@ -40,7 +41,7 @@ func (f *fakeFinisher) Fail(_ context.Context, id string, b json.RawMessage) (re
 
 func (f *fakeFinisher) InsertFinished(_ context.Context, id string, s repo.Status, b json.RawMessage) (bool, error) {
 	f.calls = append(f.calls, fmt.Sprintf("insert %s %s", id, s))
-	return f.inserted, nil
+	return f.inserted, f.insertErr
 }
 
 func str(s string) topics.Variable { return topics.StringVar(s) }
@@ -105,6 +106,9 @@ func TestHandle(t *testing.T) {
 			wantCalls: []string{"complete c-1", "insert c-1 DONE"}},
 		{name: "missing row: insert races a registration", cfg: cfg, vars: base, fin: fakeFinisher{outcome: repo.NotFound, inserted: false},
 			wantCalls: []string{"complete c-1", "insert c-1 DONE", "complete c-1"}},
+		{name: "missing row: insert conflicts with an id differing in case", cfg: cfg, vars: base,
+			fin:       fakeFinisher{outcome: repo.NotFound, insertErr: fmt.Errorf("insert finished c-1: %w", repo.ErrIDConflict)},
+			wantCalls: []string{"complete c-1", "insert c-1 DONE"}, wantErr: "letter case", permanent: true},
 		{name: "missing row: ignore", cfg: withMissing(cfg, config.MissingRowIgnore), vars: base, fin: fakeFinisher{outcome: repo.NotFound},
 			wantCalls: []string{"complete c-1"}},
 		{name: "missing row: fail", cfg: withMissing(cfg, config.MissingRowFail), vars: base, fin: fakeFinisher{outcome: repo.NotFound},

@@ -1,5 +1,6 @@
-// Package topicstest runs tests of external-task workers against a real Camunda 7.24 engine
-// started by internal/enginetest (dev/camunda, or WAITROOM_TEST_CAMUNDA_URL), with
+// Package topicstest runs tests of external-task workers against a real engine started by
+// internal/enginetest (Camunda 7.24 or Operaton as WAITROOM_TEST_ENGINE says, or the engine at
+// WAITROOM_TEST_CAMUNDA_URL), with
 // test-failing wrappers of the few REST calls worker tests need (deploy, start an instance,
 // inspect external tasks, incidents and history) and a one-task BPMN model per test.
 //
@@ -52,7 +53,7 @@ func Main(m *testing.M, e **Engine) int {
 	*e = &Engine{Engine: eng, URL: eng.BaseURL, External: eng.External()}
 	code := m.Run()
 	if code != 0 && !eng.External() {
-		fmt.Fprintf(os.Stderr, "Camunda engine log (%s), last lines:\n%s\n", eng.LogPath(), eng.LogTail(40))
+		fmt.Fprintf(os.Stderr, "%s engine log (%s), last lines:\n%s\n", eng.Kind(), eng.LogPath(), eng.LogTail(40))
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
