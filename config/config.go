@@ -217,6 +217,10 @@ type HTTP struct {
 	Addr string `mapstructure:"addr"`
 	// AuthToken, when set, is required as a bearer token on the /process routes.
 	AuthToken string `mapstructure:"authToken"`
+	// MetricsAuth requires AuthToken on /metrics too, for a metrics endpoint reachable by
+	// more than the scraper. Off by default: scrapers usually reach it inside the cluster, and
+	// the metrics carry counts and topic names, not process data.
+	MetricsAuth bool `mapstructure:"metricsAuth"`
 	// MaxBodyBytes limits request bodies.
 	MaxBodyBytes int `mapstructure:"maxBodyBytes"`
 	// ReadTimeout and WriteTimeout are the server's; WriteTimeout must exceed the longest wait.

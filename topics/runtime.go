@@ -634,15 +634,9 @@ func (r *Runtime) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// redactURL hides a password in the engine URL's user info (auth belongs in camunda.auth, but
-// a URL may still carry one).
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable camunda.url)"
-	}
-	return u.Redacted()
-}
+// redactURL hides the credentials in the engine URL's user info (auth belongs in
+// camunda.auth, but a URL may still carry some).
+func redactURL(s string) string { return config.RedactDSN(s) }
 
 // streak collapses identical consecutive poll errors into one log line.
 type streak struct {

@@ -36,7 +36,10 @@ func runDaemon(ctx context.Context, load func() (*config.Config, config.Source, 
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg, stderr)
+	// Every log line passes through a scrubber of the configuration's secrets: structured
+	// fields are redacted where they are logged, but an error from a driver or library may
+	// quote a connection string.
+	log, err := newLogger(cfg, logging.Scrubbing(stderr, cfg.Scrub))
 	if err != nil {
 		return err
 	}
@@ -49,8 +52,8 @@ func runDaemon(ctx context.Context, load func() (*config.Config, config.Source, 
 		zap.String("version", versionString()),
 		zap.String("config", from),
 		zap.String("store_driver", cfg.Store.Driver),
-		zap.String("store", config.RedactDSN(cfg.StoreDSN())),
-		zap.String("camunda_url", cfg.Camunda.URL),
+		zap.String("store", cfg.RedactedStoreDSN()),
+		zap.String("camunda_url", config.RedactDSN(cfg.Camunda.URL)),
 		zap.String(logging.KeyWorkerID, cfg.Camunda.WorkerID),
 	)
 	err = Run(ctx, cfg, log)
@@ -289,7 +292,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *zap.Logger) (repo.S
 		MaxBodyBytes: cfg.Store.MaxBodyBytes,
 		Migrate:      cfg.Store.MigrateOnStart,
 	}
-	where := config.RedactDSN(opts.DSN)
+	where := cfg.RedactedStoreDSN()
 	attempt := 0
 	open := func() (repo.Store, error) {
 		attempt++

@@ -34,33 +34,42 @@ const (
 // usageError marks command-line mistakes (exit 2, like an invalid configuration).
 type usageError struct{ error }
 
-// Main runs the command line and returns the process exit code.
-func Main(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+// Main runs the command line and returns the process exit code. environ is the environment
+// as os.Environ returns it: the configuration reads its names, and refuses misspelled
+// WAITROOM_ names (see config.LoadEnviron).
+func Main(args []string, stdout, stderr io.Writer, environ []string) int {
 	ctx, stop := signalContext(stderr)
 	defer stop()
-	return run(ctx, args, stdout, stderr, getenv)
+	return run(ctx, args, stdout, stderr, environ)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	root := newRootCmd(stdout, stderr, getenv)
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
+	var loaded *config.Config
+	root := newRootCmd(stdout, stderr, environ, &loaded)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
 	}
+	// The message may repeat what a driver or library said about a connection string:
+	// scrub every secret of the loaded configuration from it.
+	msg := err.Error()
+	if loaded != nil {
+		msg = loaded.Scrub(msg)
+	}
 	var cerr *config.Error
 	var uerr usageError
 	switch {
 	case errors.As(err, &cerr):
-		fmt.Fprintln(stderr, "worker:", cerr.Error())
+		fmt.Fprintln(stderr, "worker:", msg)
 		fmt.Fprintln(stderr, "worker: see README.md for every key, its environment name and its default")
 		return ExitConfig
 	case errors.As(err, &uerr):
-		fmt.Fprintln(stderr, "worker:", err)
+		fmt.Fprintln(stderr, "worker:", msg)
 		fmt.Fprintln(stderr, "worker: run 'worker --help' for usage")
 		return ExitConfig
 	default:
-		fmt.Fprintln(stderr, "worker:", err)
+		fmt.Fprintln(stderr, "worker:", msg)
 		return ExitFailure
 	}
 }
@@ -93,9 +102,15 @@ func signalContext(stderr io.Writer) (context.Context, func()) {
 	}
 }
 
-func newRootCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+func newRootCmd(stdout, stderr io.Writer, environ []string, loaded **config.Config) *cobra.Command {
 	var cfgPath string
-	load := func() (*config.Config, config.Source, error) { return config.Load(cfgPath, getenv) }
+	load := func() (*config.Config, config.Source, error) {
+		cfg, src, err := config.LoadEnviron(cfgPath, environ)
+		if cfg != nil {
+			*loaded = cfg
+		}
+		return cfg, src, err
+	}
 
 	root := &cobra.Command{
 		Use:   "worker",
