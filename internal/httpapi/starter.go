@@ -104,16 +104,26 @@ func (s *EngineStarter) StartProcess(ctx context.Context, key, businessKey strin
 
 // toVariables converts a JSON object's members to Camunda typed variables: strings, booleans,
 // whole numbers (Long, or Double beyond 2^53), other numbers (Double), null, and objects and
-// arrays as Json (the Spin plugin's type, kept as JSON text).
+// arrays as Json (the Spin plugin's type, kept as JSON text). Names and String values past
+// the engine's column sizes (MaxVariableName, MaxStringVariable) are errors naming the
+// variable.
 func toVariables(m map[string]json.RawMessage) (map[string]Variable, error) {
 	out := make(map[string]Variable, len(m))
 	for name, raw := range m {
 		if name == "" {
 			return nil, errors.New("a variable name is empty")
 		}
+		if err := checkName(name); err != nil {
+			return nil, err
+		}
 		v, err := toVariable(raw)
 		if err != nil {
-			return nil, fmt.Errorf("variable %q: %w", name, err)
+			return nil, fmt.Errorf("variable %q: %w", shorten(name), err)
+		}
+		if str, ok := v.Value.(string); ok && v.Type == "String" {
+			if err := checkString(name, str); err != nil {
+				return nil, err
+			}
 		}
 		out[name] = v
 	}
