@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -74,31 +75,53 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	}
 }
 
+// signalDebounce: signals that arrive within this time of the first are the same request to
+// stop (Ctrl-C reaches every process of the terminal's group, and a supervisor or a shell
+// wrapper may forward its own SIGTERM too). Only a signal after it forces the exit.
+const signalDebounce = time.Second
+
 // signalContext is cancelled by the first SIGINT or SIGTERM, which starts a graceful shutdown;
-// a second signal exits at once.
+// a signal more than signalDebounce after it exits at once.
 func signalContext(stderr io.Writer) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
+	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ch:
-			cancel()
-		case <-done:
-			return
-		}
-		select {
-		case s := <-ch:
-			fmt.Fprintf(stderr, "worker: second %s: exiting now\n", s)
-			os.Exit(ExitFailure)
-		case <-done:
-		}
-	}()
+	go watchSignals(ch, done, cancel, stderr, signalDebounce, func() { os.Exit(ExitFailure) })
 	return ctx, func() {
 		signal.Stop(ch)
 		close(done)
 		cancel()
+	}
+}
+
+// watchSignals cancels the run at the first signal, ignores signals for debounce after it,
+// then calls exit at the next one. It returns when done closes.
+func watchSignals(ch <-chan os.Signal, done <-chan struct{}, cancel func(), stderr io.Writer, debounce time.Duration, exit func()) {
+	var first os.Signal
+	select {
+	case first = <-ch:
+		cancel()
+	case <-done:
+		return
+	}
+	window := time.NewTimer(debounce)
+	defer window.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-ch: // the same stop request, delivered twice
+		case <-window.C:
+			waiting = false
+		case <-done:
+			return
+		}
+	}
+	fmt.Fprintf(stderr, "worker: %s: stopping gracefully; another signal exits at once\n", first)
+	select {
+	case s := <-ch:
+		fmt.Fprintf(stderr, "worker: second %s: exiting now\n", s)
+		exit()
+	case <-done:
 	}
 }
 
