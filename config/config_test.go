@@ -221,6 +221,8 @@ func TestBadEnvironment(t *testing.T) {
 		{map[string]string{"WAITROOM_CAMUNDA_LOCKEXTENSIONFRACTION": "NaN"}, []string{"camunda.lockExtensionFraction", "not a finite number"}},
 		{map[string]string{"WAITROOM_STORE_MAXOPENCONNS": "Inf"}, []string{"store.maxOpenConns", "not a finite number"}},
 		{map[string]string{"WAITROOM_CAMUNDA_POLLBACKOFF_INITIAL": "1ns"}, []string{"camunda.pollBackoff.initial", "at least 100ms"}},
+		{map[string]string{"WAITROOM_STORE_DRIVER": "postgres", "DB_DSN": "postgres://u:p@ss@h/db"}, []string{`store.dsn = "postgres://<redacted>@h/db": is not a valid URL`, "@ as %40"}},
+		{map[string]string{"WAITROOM_STORE_DRIVER": "postgres", "DB_DSN": "postgres://u:p%zz@h/db"}, []string{"store.dsn", "is not a valid URL"}},
 		{map[string]string{"SYNC_TIMEOUT_MS": "90000000"}, []string{"retention.pendingAfter", "longer than waitroom.timeout (25h0m0s)"}},
 	}
 	for _, tc := range cases {

@@ -283,6 +283,17 @@ func (c *Config) Validate() error {
 			add("store.dsn", s.DSN, "must be a PostgreSQL connection string: postgres://user:pass@host:5432/db or host=... user=... dbname=...")
 		}
 	}
+	if urlScheme.MatchString(s.DSN) {
+		// A driver that cannot parse the URL, or parses it differently (pgx splits a user
+		// info with two @ at the first one), connects somewhere else and quotes the rest of
+		// the password as a host name in its errors. (The parse error is not shown: it
+		// repeats the URL.)
+		rest := s.DSN[urlScheme.FindStringIndex(s.DSN)[1]:]
+		userinfo := rest[:max(strings.LastIndexByte(rest, '@'), 0)]
+		if _, err := url.Parse(s.DSN); err != nil || strings.Contains(userinfo, "@") {
+			add("store.dsn", s.DSN, "is not a valid URL: percent-encode reserved characters in the user name and password (@ as %%40, : as %%3A, / as %%2F, ? as %%3F, # as %%23, %% as %%25, space as %%20)")
+		}
+	}
 	if s.Port < 0 || s.Port > 65535 {
 		add("store.port", s.Port, "must be a port from 1 to 65535, or 0 for the driver's default")
 	}
