@@ -83,6 +83,11 @@ type Camunda struct {
 	URL string `mapstructure:"url"`
 	// WorkerID is sent with every fetch-and-lock; "" means instance.id.
 	WorkerID string `mapstructure:"workerId"`
+	// TenantID isolates this deployment in an engine shared with others: the embedded models
+	// are deployed for this tenant, processes are started as this tenant's, and topics fetch
+	// only this tenant's tasks (unless a topic sets tenantIdIn or withoutTenantId). Without
+	// it, two deployments on one engine that use the same topic names take each other's tasks.
+	TenantID string `mapstructure:"tenantId"`
 	// Auth is basic (username/password) or bearer (token); at most one.
 	Auth CamundaAuth `mapstructure:"auth"`
 	// TLS configures the connection to an https engine.

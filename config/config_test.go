@@ -221,6 +221,7 @@ func TestBadEnvironment(t *testing.T) {
 		{map[string]string{"WAITROOM_CAMUNDA_LOCKEXTENSIONFRACTION": "NaN"}, []string{"camunda.lockExtensionFraction", "not a finite number"}},
 		{map[string]string{"WAITROOM_STORE_MAXOPENCONNS": "Inf"}, []string{"store.maxOpenConns", "not a finite number"}},
 		{map[string]string{"WAITROOM_CAMUNDA_POLLBACKOFF_INITIAL": "1ns"}, []string{"camunda.pollBackoff.initial", "at least 100ms"}},
+		{map[string]string{"WAITROOM_CAMUNDA_TENANTID": "team/a"}, []string{`camunda.tenantId = "team/a"`, "[A-Za-z0-9._-]"}},
 		{map[string]string{"WAITROOM_STORE_DRIVER": "postgres", "DB_DSN": "postgres://u:p@ss@h/db"}, []string{`store.dsn = "postgres://<redacted>@h/db": is not a valid URL`, "@ as %40"}},
 		{map[string]string{"WAITROOM_STORE_DRIVER": "postgres", "DB_DSN": "postgres://u:p%zz@h/db"}, []string{"store.dsn", "is not a valid URL"}},
 		{map[string]string{"SYNC_TIMEOUT_MS": "90000000"}, []string{"retention.pendingAfter", "longer than waitroom.timeout (25h0m0s)"}},
@@ -400,4 +401,23 @@ func TestUnknownEnvironmentNames(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "debug", c.Log.Level)
 	require.Equal(t, "ActiveDirectoryDefault", c.Store.Params["fedauth"])
+}
+
+func TestTenantIDScopesTopicsWithoutTheirOwnTenantFilter(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(`
+camunda: {tenantId: team-a}
+topics:
+  - name: plain
+  - name: own
+    tenantIdIn: [team-b]
+  - name: shared
+    withoutTenantId: true
+`), 0o600))
+	c, _, err := Load(p, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, []string{"team-a"}, c.Topics[0].TenantIDIn)
+	require.Equal(t, []string{"team-b"}, c.Topics[1].TenantIDIn)
+	require.Empty(t, c.Topics[2].TenantIDIn)
 }

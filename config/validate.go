@@ -61,6 +61,10 @@ func (e *Error) Error() string {
 	return "invalid configuration:\n" + strings.Join(lines, "\n")
 }
 
+// tenantPattern is what camunda.tenantId accepts: the engine's tenant id columns are
+// VARCHAR(64), and the id appears in REST paths (/tenant-id/{id}/start).
+var tenantPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
 // idPattern is the correlation id rule of repo.ValidateID, which instance ids follow too.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
@@ -134,6 +138,9 @@ func (c *Config) resolve() {
 		t := &c.Topics[i]
 		if t.Handler == "" {
 			t.Handler = t.Name
+		}
+		if c.Camunda.TenantID != "" && len(t.TenantIDIn) == 0 && !t.WithoutTenantID {
+			t.TenantIDIn = []string{c.Camunda.TenantID}
 		}
 		if t.LockDuration == 0 {
 			t.LockDuration = DefaultLockDuration
@@ -312,6 +319,9 @@ func (c *Config) Validate() error {
 	cam := c.Camunda
 	if u, err := url.Parse(cam.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("camunda.url", cam.URL, "must be an absolute http(s) URL of the engine's REST root, e.g. http://localhost:8080/engine-rest")
+	}
+	if cam.TenantID != "" && !tenantPattern.MatchString(cam.TenantID) {
+		add("camunda.tenantId", cam.TenantID, "must be 1 to 64 characters from [A-Za-z0-9._-] (the engine's TENANT_ID_ columns are 64 wide)")
 	}
 	if cam.Auth.Token != "" && (cam.Auth.Username != "" || cam.Auth.Password != "") {
 		add("camunda.auth.token", cam.Auth.Token, "cannot be combined with camunda.auth.username/password: choose bearer or basic auth")

@@ -126,6 +126,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 			Client:    hc,
 			Authorize: topics.Authorize(cfg.Camunda.Auth),
 			Timeout:   cfg.Camunda.RequestTimeout,
+			TenantID:  cfg.Camunda.TenantID,
 		},
 		WaitTimeout:         cfg.Waitroom.Timeout,
 		MaxResultWait:       cfg.Waitroom.Timeout,
@@ -171,6 +172,8 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		defer close(rtDone)
 		return rt.Run(gctx)
 	})
+	// Once the engine answers, warn if another deployment's workers hold tasks on our topics.
+	g.Go(func() error { rt.WarnSharedTopics(gctx); return nil })
 	// Deploy the embedded models in the background: the engine may still be starting.
 	if cfg.Camunda.DeployOnStart {
 		g.Go(func() error { deployModels(gctx, cfg, topicsLog); return nil })

@@ -82,6 +82,7 @@ type daemonOpts struct {
 	waitForEngine bool          // wait until /readyz is 200 and onboard-user is deployed
 	maxWaiters    int           // waitroom.maxWaiters; default 1000
 	maxBodyBytes  int           // http.maxBodyBytes; default 2048
+	tenantID      string        // camunda.tenantId
 }
 
 // daemon is one app.Run in this process.
@@ -152,6 +153,7 @@ camunda:
   pollBackoff: {initial: 100ms, max: 500ms}
   shutdownTimeout: 3s
   deployOnStart: %t
+  tenantId: %q
 topics:
   - name: onboard-user/create-account
     handler: onboard-user/create-account
@@ -187,7 +189,7 @@ http:
   readTimeout: 10s
   writeTimeout: %s
 retention: {enabled: false}
-`, port, filepath.Join(dir, "waitroom.db"), o.camundaURL, deploy, slowTopic, wait, maxWaiters, port, o.authToken, maxBody, wait+10*time.Second)
+`, port, filepath.Join(dir, "waitroom.db"), o.camundaURL, deploy, o.tenantID, slowTopic, wait, maxWaiters, port, o.authToken, maxBody, wait+10*time.Second)
 }
 
 // startDaemon runs app.Run on a free port until the test ends. It returns once /healthz

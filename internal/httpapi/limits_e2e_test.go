@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -102,4 +103,26 @@ func TestE2EClientMistakesAre400WithNoRowAndNoInstance(t *testing.T) {
 	}
 	require.Equal(t, rows0, rows(), "no process_store row was written")
 	require.Equal(t, inst0, instances(), "no process instance was started")
+}
+
+// TestE2ETenantIsolation: with camunda.tenantId the daemon deploys its models for that
+// tenant, starts them as that tenant's (the engine finds no definition by key alone then),
+// and its workers fetch that tenant's tasks: a start answers DONE.
+func TestE2ETenantIsolation(t *testing.T) {
+	e := needEngine(t)
+	d := startDaemon(t, daemonOpts{tenantID: "team-a"})
+	enginetest.Eventually(t, 60*time.Second, func() (bool, error) {
+		var defs []struct{ TenantID string }
+		err := e.Do(context.Background(), http.MethodGet, "/process-definition?key=onboard-user&tenantIdIn=team-a", nil, &defs)
+		return len(defs) == 1 && defs[0].TenantID == "team-a", err
+	}, "onboard-user deployed for tenant team-a")
+
+	resp, body := d.do(t, http.MethodPost, "/process/onboard-user/start", `{"variables": {"email": "t@example.com", "name": "T"}}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "body: %s", body)
+	r := decode[result](t, body)
+	require.Equal(t, "DONE", r.Status)
+	var inst []struct{ TenantID string }
+	require.NoError(t, e.Do(context.Background(), http.MethodGet, "/history/process-instance?processDefinitionKey=onboard-user&variables=correlationId_eq_"+r.CorrelationID, nil, &inst))
+	require.Len(t, inst, 1)
+	require.Equal(t, "team-a", inst[0].TenantID)
 }

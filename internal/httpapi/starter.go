@@ -48,6 +48,8 @@ type EngineStarter struct {
 	// Timeout bounds one start call (the engine runs the process up to its first wait state
 	// inside it); 0 means the caller's context only.
 	Timeout time.Duration
+	// TenantID, when set, starts the tenant's process definition (camunda.tenantId).
+	TenantID string
 }
 
 // StartProcess implements Starter: POST /process-definition/key/{key}/start.
@@ -61,7 +63,7 @@ func (s *EngineStarter) StartProcess(ctx context.Context, key, businessKey strin
 		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
 		defer cancel()
 	}
-	u := strings.TrimRight(s.BaseURL, "/") + "/process-definition/key/" + url.PathEscape(key) + "/start"
+	u := strings.TrimRight(s.BaseURL, "/") + "/process-definition/key/" + url.PathEscape(key) + tenantPath(s.TenantID) + "/start"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return "", err
@@ -100,6 +102,14 @@ func (s *EngineStarter) StartProcess(ctx context.Context, key, businessKey strin
 	default:
 		return "", fmt.Errorf("%w: start %q answered %d: %s", ErrStartRejected, key, resp.StatusCode, out.Message)
 	}
+}
+
+// tenantPath is the REST path segment that selects a tenant's process definition, or "".
+func tenantPath(tenantID string) string {
+	if tenantID == "" {
+		return ""
+	}
+	return "/tenant-id/" + url.PathEscape(tenantID)
 }
 
 // toVariables converts a JSON object's members to Camunda typed variables: strings, booleans,
