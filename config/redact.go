@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -333,25 +334,35 @@ const minScrubLen = 4
 // Scrub replaces every occurrence in s of a secret of c (as given, URL-escaped or
 // JSON-escaped) with Redacted. It is the last line of defence for text that did not come
 // through the structural redaction: errors from database drivers and libraries, which may
-// repeat a connection string.
-func (c *Config) Scrub(s string) string {
-	return ScrubSecrets(s, c.Secrets())
-}
+// repeat a connection string. Secrets shorter than 4 bytes are left alone.
+func (c *Config) Scrub(s string) string { return c.Scrubber()(s) }
 
-// ScrubSecrets replaces every occurrence in s of each secret (as given, URL-escaped or
-// JSON-escaped) with Redacted; secrets shorter than 4 bytes are left alone.
-func ScrubSecrets(s string, secrets []string) string {
-	for _, sec := range secrets {
+// Scrubber returns Scrub with the secrets' spellings worked out once, for text that is
+// scrubbed often (every log line).
+func (c *Config) Scrubber() func(string) string {
+	seen := map[string]bool{}
+	var forms []string
+	for _, sec := range c.Secrets() {
 		if len(sec) < minScrubLen {
 			continue
 		}
-		for _, form := range secretForms(sec) {
-			if form != "" && strings.Contains(s, form) {
-				s = strings.ReplaceAll(s, form, Redacted)
+		for _, f := range secretForms(sec) {
+			if f != "" && !seen[f] {
+				seen[f] = true
+				forms = append(forms, f)
 			}
 		}
 	}
-	return s
+	// Longest first: a secret that contains another is replaced whole.
+	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	return func(s string) string {
+		for _, f := range forms {
+			if strings.Contains(s, f) {
+				s = strings.ReplaceAll(s, f, Redacted)
+			}
+		}
+		return s
+	}
 }
 
 // secretForms are the spellings under which a secret may show up in a message.

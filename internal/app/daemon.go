@@ -39,7 +39,7 @@ func runDaemon(ctx context.Context, load func() (*config.Config, config.Source, 
 	// Every log line passes through a scrubber of the configuration's secrets: structured
 	// fields are redacted where they are logged, but an error from a driver or library may
 	// quote a connection string.
-	log, err := newLogger(cfg, logging.Scrubbing(stderr, cfg.Scrub))
+	log, err := newLogger(cfg, logging.Scrubbing(stderr, cfg.Scrubber()))
 	if err != nil {
 		return err
 	}
