@@ -117,35 +117,21 @@ func redactParams(s string) string {
 	return b.String()
 }
 
-// valueEnd returns where the value starting at i ends. A quoted value (single quotes with
-// backslash or doubled-quote escapes, "..." likewise, {...} with }} escapes) ends at its closing quote, or
-// at the end of s when it has none. An unquoted value ends at the first separator that is
-// followed by another parameter (name=), so a value with separators in it stays whole.
+// valueEnd returns where the value starting at i ends. A quoted value ends at its closing
+// quote, or at the end of s when it has none. Forms disagree on escapes inside quotes (libpq:
+// \' and \\; SQL Server and ODBC: a doubled quote, }} in braces), and the form of a string is
+// not always known, so the value is taken to end at the latest closing quote any of them
+// would see. An unquoted value ends at the first separator that is followed by another
+// parameter (name=), so a value with separators in it stays whole.
 func valueEnd(s string, i int) int {
 	if i >= len(s) {
 		return i
 	}
 	switch q := s[i]; q {
-	case '\'', '"', '{':
-		closing := q
-		if q == '{' {
-			closing = '}'
-		}
-		for j := i + 1; j < len(s); j++ {
-			c := s[j]
-			if c == '\\' && q != '{' {
-				j++
-				continue
-			}
-			if c == closing {
-				if j+1 < len(s) && s[j+1] == closing {
-					j++ // doubled quote: an escaped quote
-					continue
-				}
-				return j + 1
-			}
-		}
-		return len(s)
+	case '\'', '"':
+		return max(quotedEnd(s, i, q, true, false), quotedEnd(s, i, q, false, true), quotedEnd(s, i, q, true, true))
+	case '{':
+		return quotedEnd(s, i, '}', false, true)
 	}
 	for j := i; j < len(s); j++ {
 		if !isParamSep(s[j]) {
@@ -157,6 +143,26 @@ func valueEnd(s string, i int) int {
 		}
 		if k < len(s) && paramName.MatchString(s[k:]) {
 			return j
+		}
+	}
+	return len(s)
+}
+
+// quotedEnd returns the index after the quote that closes the value opened at s[i], with
+// backslash escapes and/or doubled closing quotes as escapes, or len(s) if none closes it.
+func quotedEnd(s string, i int, closing byte, backslash, doubled bool) int {
+	for j := i + 1; j < len(s); j++ {
+		c := s[j]
+		if backslash && c == '\\' {
+			j++
+			continue
+		}
+		if c == closing {
+			if doubled && j+1 < len(s) && s[j+1] == closing {
+				j++
+				continue
+			}
+			return j + 1
 		}
 	}
 	return len(s)
