@@ -450,6 +450,7 @@ func TestE2EGracefulShutdownAnswers202(t *testing.T) {
 	got := make(chan answer, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodPost, d.base+"/process/"+slowKey+"/start", strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
 		if err != nil {
 			got <- answer{err: err}

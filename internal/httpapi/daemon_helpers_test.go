@@ -81,6 +81,8 @@ type daemonOpts struct {
 	noDeploy      bool          // camunda.deployOnStart false
 	waitForEngine bool          // wait until /readyz is 200 and onboard-user is deployed
 	maxWaiters    int           // waitroom.maxWaiters; default 1000
+	maxBodyBytes  int           // http.maxBodyBytes; default 2048
+	tenantID      string        // camunda.tenantId
 }
 
 // daemon is one app.Run in this process.
@@ -133,6 +135,10 @@ func daemonYAML(dir string, port int, o daemonOpts) string {
 	if maxWaiters <= 0 {
 		maxWaiters = 1000
 	}
+	maxBody := o.maxBodyBytes
+	if maxBody <= 0 {
+		maxBody = 2048
+	}
 	return fmt.Sprintf(`
 instance: {id: e2e-%d}
 log: {level: info, format: console}
@@ -147,6 +153,7 @@ camunda:
   pollBackoff: {initial: 100ms, max: 500ms}
   shutdownTimeout: 3s
   deployOnStart: %t
+  tenantId: %q
 topics:
   - name: onboard-user/create-account
     handler: onboard-user/create-account
@@ -178,11 +185,11 @@ waitroom:
 http:
   addr: "127.0.0.1:%d"
   authToken: %q
-  maxBodyBytes: 2048
+  maxBodyBytes: %d
   readTimeout: 10s
   writeTimeout: %s
 retention: {enabled: false}
-`, port, filepath.Join(dir, "waitroom.db"), o.camundaURL, deploy, slowTopic, wait, maxWaiters, port, o.authToken, wait+10*time.Second)
+`, port, filepath.Join(dir, "waitroom.db"), o.camundaURL, deploy, o.tenantID, slowTopic, wait, maxWaiters, port, o.authToken, maxBody, wait+10*time.Second)
 }
 
 // startDaemon runs app.Run on a free port until the test ends. It returns once /healthz

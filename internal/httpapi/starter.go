@@ -48,6 +48,8 @@ type EngineStarter struct {
 	// Timeout bounds one start call (the engine runs the process up to its first wait state
 	// inside it); 0 means the caller's context only.
 	Timeout time.Duration
+	// TenantID, when set, starts the tenant's process definition (camunda.tenantId).
+	TenantID string
 }
 
 // StartProcess implements Starter: POST /process-definition/key/{key}/start.
@@ -61,7 +63,7 @@ func (s *EngineStarter) StartProcess(ctx context.Context, key, businessKey strin
 		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
 		defer cancel()
 	}
-	u := strings.TrimRight(s.BaseURL, "/") + "/process-definition/key/" + url.PathEscape(key) + "/start"
+	u := strings.TrimRight(s.BaseURL, "/") + "/process-definition/key/" + url.PathEscape(key) + tenantPath(s.TenantID) + "/start"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return "", err
@@ -102,18 +104,36 @@ func (s *EngineStarter) StartProcess(ctx context.Context, key, businessKey strin
 	}
 }
 
+// tenantPath is the REST path segment that selects a tenant's process definition, or "".
+func tenantPath(tenantID string) string {
+	if tenantID == "" {
+		return ""
+	}
+	return "/tenant-id/" + url.PathEscape(tenantID)
+}
+
 // toVariables converts a JSON object's members to Camunda typed variables: strings, booleans,
 // whole numbers (Long, or Double beyond 2^53), other numbers (Double), null, and objects and
-// arrays as Json (the Spin plugin's type, kept as JSON text).
+// arrays as Json (the Spin plugin's type, kept as JSON text). Names and String values past
+// the engine's column sizes (MaxVariableName, MaxStringVariable) are errors naming the
+// variable.
 func toVariables(m map[string]json.RawMessage) (map[string]Variable, error) {
 	out := make(map[string]Variable, len(m))
 	for name, raw := range m {
 		if name == "" {
 			return nil, errors.New("a variable name is empty")
 		}
+		if err := checkName(name); err != nil {
+			return nil, err
+		}
 		v, err := toVariable(raw)
 		if err != nil {
-			return nil, fmt.Errorf("variable %q: %w", name, err)
+			return nil, fmt.Errorf("variable %q: %w", shorten(name), err)
+		}
+		if str, ok := v.Value.(string); ok && v.Type == "String" {
+			if err := checkString(name, str); err != nil {
+				return nil, err
+			}
 		}
 		out[name] = v
 	}
