@@ -120,7 +120,7 @@ func TestBadFiles(t *testing.T) {
 		},
 		"not-yaml.bad.yaml": {want: []string{"not-yaml.bad.yaml", "must be valid YAML"}},
 		"entra.bad.yaml": {want: []string{
-			`store.params.fedauth = "ActiveDirectoryMagic": must be one of go-mssqldb's Entra ID workflows`, "ActiveDirectoryDefault",
+			`store.params.fedauth = "<redacted>": must be one of go-mssqldb's Entra ID workflows`, "ActiveDirectoryDefault",
 			`store.migrateTimeout = "0s": must be a positive duration`,
 		}},
 		"nan.bad.yaml": {want: []string{

@@ -69,8 +69,8 @@ func TestConfigCommandExitCodesAndRedaction(t *testing.T) {
 			want: []string{"env WAITROOM_STORE_PASWORD", "did you mean WAITROOM_STORE_PASSWORD?"}},
 		{name: "credentials in params and URLs", code: 0, env: map[string]string{
 			"WAITROOM_STORE_DRIVER": "mssql", "DB_HOST": "sql.example", "DB_NAME": "d", "DB_USER": "u", "DB_PASSWORD": secret + "1",
-			"WAITROOM_STORE_PARAMS_FEDAUTH": secret + "2", "WAITROOM_CAMUNDA_URL": "http://cam:" + secret + "3@engine/engine-rest"},
-			want: []string{"fedauth: <redacted>", "url: http://<redacted>@engine/engine-rest"}},
+			"WAITROOM_STORE_PARAMS_APPNAME": secret + "2", "WAITROOM_CAMUNDA_URL": "http://cam:" + secret + "3@engine/engine-rest"},
+			want: []string{"appname: <redacted>", "url: http://<redacted>@engine/engine-rest"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -82,7 +82,8 @@ func TestBreakerOpensStopsCallsAndRecovers(t *testing.T) {
 	require.EqualValues(t, 3, f.calls.Load(), "an open circuit must not send calls to the database")
 	require.ErrorContains(t, b.Check(ctx), "open")
 	require.ErrorContains(t, b.Check(ctx), "connection refused")
-	require.Equal(t, Stats{State: Open, Opens: 1, Rejected: 20}, b.Stats())
+	// The two checks ping through the open circuit, so they are refused too.
+	require.Equal(t, Stats{State: Open, Opens: 1, Rejected: 22}, b.Stats())
 
 	// The database comes back: after OpenFor a trial call goes through and closes the circuit.
 	f.down.Store(false)
@@ -156,6 +157,9 @@ func (c *conflicting) Create(context.Context, string) (repo.Record, error) {
 	c.calls.Add(1)
 	return repo.Record{}, fmt.Errorf("create ABC: %w", repo.ErrIDConflict)
 }
+
+// Ping answers the readiness check, which pings through the breaker.
+func (c *conflicting) Ping(context.Context) error { return nil }
 
 // TestIDConflictDoesNotTrip: an id conflict is the caller's problem, not the database's.
 func TestIDConflictDoesNotTrip(t *testing.T) {
