@@ -93,6 +93,11 @@ type Camunda struct {
 	// WorkerID is sent with every fetch-and-lock; "" means instance.id plus a suffix new at
 	// each start (see bootWorkerID: a restarted replica must not share its predecessor's).
 	WorkerID string `mapstructure:"workerId"`
+	// TenantID isolates this deployment in an engine shared with others: the embedded models
+	// are deployed for this tenant, processes are started as this tenant's, and topics fetch
+	// only this tenant's tasks (unless a topic sets tenantIdIn or withoutTenantId). Without
+	// it, two deployments on one engine that use the same topic names take each other's tasks.
+	TenantID string `mapstructure:"tenantId"`
 	// Auth is basic (username/password) or bearer (token); at most one.
 	Auth CamundaAuth `mapstructure:"auth"`
 	// TLS configures the connection to an https engine.
@@ -227,6 +232,10 @@ type HTTP struct {
 	Addr string `mapstructure:"addr"`
 	// AuthToken, when set, is required as a bearer token on the /process routes.
 	AuthToken string `mapstructure:"authToken"`
+	// MetricsAuth requires AuthToken on /metrics too, for a metrics endpoint reachable by
+	// more than the scraper. Off by default: scrapers usually reach it inside the cluster, and
+	// the metrics carry counts and topic names, not process data.
+	MetricsAuth bool `mapstructure:"metricsAuth"`
 	// MaxBodyBytes limits request bodies.
 	MaxBodyBytes int `mapstructure:"maxBodyBytes"`
 	// ReadTimeout and WriteTimeout are the server's; WriteTimeout must exceed the longest wait.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -107,7 +108,7 @@ func TestBadFiles(t *testing.T) {
 		"bad-values.bad.yaml": {want: []string{
 			`log.level = "loud": must be one of "debug", "info", "warn", "error"`,
 			`camunda.url = "localhost:8080": must be an absolute http(s) URL`,
-			`camunda.asyncResponseTimeout = "45m0s": must be above 0 and at most 30m`,
+			`camunda.asyncResponseTimeout = "45m0s": must be from 1s to 30m`,
 			"topics[0].lockDuration", "30000 has no unit",
 		}},
 		"topics.bad.yaml": {want: []string{
@@ -130,9 +131,28 @@ func TestBadFiles(t *testing.T) {
 			`failover.deadAfter = "5s": must be at least three failover.heartbeatInterval (2s)`,
 		}},
 		"entra.bad.yaml": {want: []string{
-			`store.params.fedauth = "ActiveDirectoryMagic": must be one of go-mssqldb's Entra ID workflows`, "ActiveDirectoryDefault",
+			`store.params.fedauth = "<redacted>": must be one of go-mssqldb's Entra ID workflows`, "ActiveDirectoryDefault",
 			`store.migrateTimeout = "0s": must be a positive duration`,
 		}},
+		"nan.bad.yaml": {want: []string{
+			"camunda.lockExtensionFraction", "NaN is not a finite number",
+			"topics[0].maxTasks", "+Inf is not a finite number",
+			"topics[0].processVariables[0].value", "must be a finite number",
+		}},
+		"floors.bad.yaml": {want: []string{
+			`store.breakerOpenFor = "1ns": must be at least 100ms`,
+			`camunda.asyncResponseTimeout = "1ms": must be from 1s to 30m`,
+			`camunda.pollBackoff.initial = "1ns": must be at least 100ms`,
+			`camunda.lockExtensionFraction = "0.0001": must be at least 0.1 and below 1`,
+			`topics[0].retryBackoff.initial = "1ns": must be at least 100ms`,
+			`retention.interval = "1ns": must be at least 1s`,
+		}},
+		"pending-after.bad.yaml": {want: []string{`retention.pendingAfter = "10s": must be longer than waitroom.timeout (25s)`}},
+		"metrics-auth.bad.yaml":  {want: []string{"http.metricsAuth", "needs http.authToken"}},
+		"leaks.bad.yaml": {
+			want:    []string{"store.dsn", "<redacted>@/db?host=/var/run/postgresql", "camunda.url", "ftp://<redacted>@engine:8080"},
+			secrets: []string{"pw-in-dsn", "zz", "cam-user", "cam-url-secret", "param-secret-value"},
+		},
 	}
 	files, err := filepath.Glob("testdata/*.bad.yaml")
 	require.NoError(t, err)
@@ -263,6 +283,13 @@ func TestBadEnvironment(t *testing.T) {
 		{map[string]string{"DB_HOST": "h", "DB_NAME": "n", "DB_USER": "u"}, []string{"store.password", "DB_PASSWORD"}},
 		{map[string]string{"WAITROOM_INSTANCE_ID": "replica/1"}, []string{`instance.id = "replica/1"`, "[A-Za-z0-9._:-]"}},
 		{map[string]string{"WAITROOM_CAMUNDA_SHUTDOWNTIMEOUT": "15s"}, []string{"camunda.shutdownTimeout", "longer than camunda.asyncResponseTimeout (20s)"}},
+		{map[string]string{"WAITROOM_CAMUNDA_LOCKEXTENSIONFRACTION": "NaN"}, []string{"camunda.lockExtensionFraction", "not a finite number"}},
+		{map[string]string{"WAITROOM_STORE_MAXOPENCONNS": "Inf"}, []string{"store.maxOpenConns", "not a finite number"}},
+		{map[string]string{"WAITROOM_CAMUNDA_POLLBACKOFF_INITIAL": "1ns"}, []string{"camunda.pollBackoff.initial", "at least 100ms"}},
+		{map[string]string{"WAITROOM_CAMUNDA_TENANTID": "team/a"}, []string{`camunda.tenantId = "team/a"`, "[A-Za-z0-9._-]"}},
+		{map[string]string{"WAITROOM_STORE_DRIVER": "postgres", "DB_DSN": "postgres://u:p@ss@h/db"}, []string{`store.dsn = "postgres://<redacted>@h/db": is not a valid URL`, "@ as %40"}},
+		{map[string]string{"WAITROOM_STORE_DRIVER": "postgres", "DB_DSN": "postgres://u:p%zz@h/db"}, []string{"store.dsn", "is not a valid URL"}},
+		{map[string]string{"SYNC_TIMEOUT_MS": "90000000"}, []string{"retention.pendingAfter", "longer than waitroom.timeout (25h0m0s)"}},
 	}
 	for _, tc := range cases {
 		_, _, err := Load("", env(tc.env))
@@ -298,25 +325,77 @@ func TestRedaction(t *testing.T) {
 	require.Equal(t, "Sup3rS3cret", c.Store.Password)
 }
 
+// TestRedactDSN: redaction by structure. The user goes with the password (everything between
+// "://" and the last "@"): a user name can be a token too.
 func TestRedactDSN(t *testing.T) {
 	cases := map[string]string{
-		"postgres://u:pw@h:5432/db?sslmode=disable":      "postgres://u:<redacted>@h:5432/db?sslmode=disable",
-		"sqlserver://u:pw@h:1433?database=d&password=pw": "sqlserver://u:<redacted>@h:1433?database=d&password=<redacted>",
+		"postgres://u:pw@h:5432/db?sslmode=disable":      "postgres://<redacted>@h:5432/db?sslmode=disable",
+		"sqlserver://u:pw@h:1433?database=d&password=pw": "sqlserver://<redacted>@h:1433?database=d&password=<redacted>",
 		"server=h;user id=u;password=pw;database=d":      "server=h;user id=u;password=<redacted>;database=d",
-		"Server=h;PWD={a;b};Database=d":                  "Server=h;PWD=<redacted>;Database=d",
-		"host=h user=u password='p w' dbname=d":          "host=h user=u password=<redacted>",
+		"Server=h;PWD={a;b}}pw};Database=d":              "Server=h;PWD=<redacted>;Database=d",
+		`Server=h;Password="a;""pw";Database=d`:          "Server=h;Password=<redacted>;Database=d",
+		"host=h user=u password='p w\\' pw' dbname=d":    "host=h user=u password=<redacted> dbname=d",
+		"host=h user=u password = pw dbname=d":           "host=h user=u password = <redacted> dbname=d",
 		"file:waitroom.db":                               "file:waitroom.db",
-		"postgres://u@h/db":                              "postgres://u@h/db",
+		"postgres://u@h/db":                              "postgres://<redacted>@h/db",
+		// Found by probing and fuzzing: characters that break URL parsing.
+		"postgres://u:p#w@h/db":                   "postgres://<redacted>@h/db",
+		"postgres://u:p%zzw@h/db":                 "postgres://<redacted>@h/db",
+		"postgres://u:p/w?x@h/db":                 "postgres://<redacted>@h/db",
+		`postgres://u:p"w@h/db`:                   "postgres://<redacted>@h/db",
+		"postgres://u:p@w@h/db":                   "postgres://<redacted>@h/db",
+		"postgres://u:pw@/db?host=/run/pg":        "postgres://<redacted>@/db?host=/run/pg",
+		"postgres:///db?user=u&password=p%23w":    "postgres:///db?user=u&password=<redacted>",
+		"postgres://h/db?sslpassword=pw&x=1":      "postgres://h/db?sslpassword=<redacted>&x=1",
+		"file:w.db?_auth_user=u&_auth_pass=pw":    "file:w.db?_auth_user=<redacted>&_auth_pass=<redacted>",
+		"server=h;password=p w;x;database=d":      "server=h;password=<redacted>;database=d",
+		"host=h password='unterminated pw":        "host=h password=<redacted>",
+		"sqlserver://h?fedauth=x&clientsecret=pw": "sqlserver://h?fedauth=<redacted>&clientsecret=<redacted>",
+		// Found by FuzzRedactDSN: a backslash is no escape in SQL Server's double quotes.
+		`Server=db;Password="a\""pw";Database=d`: "Server=db;Password=<redacted>;Database=d",
 	}
 	for in, want := range cases {
 		got := RedactDSN(in)
 		require.NotContains(t, got, "pw", in)
-		if in == "host=h user=u password='p w' dbname=d" {
-			require.True(t, strings.HasPrefix(got, want), "%s -> %s", in, got)
-			continue
-		}
 		require.Equal(t, want, got, in)
 	}
+}
+
+func TestRedactedHidesEveryParamAndURLCredentials(t *testing.T) {
+	c := Config{}
+	c.Store.Params = map[string]string{"fedauth": "ActiveDirectoryServicePrincipal", "encrypt": "true", "user id": "app-id-secret"}
+	c.Store.Password = "pw-secret"
+	c.Camunda.URL = "http://cam:url-secret@engine:8080/engine-rest"
+	c.Topics = []Topic{{Name: "t"}}
+	r := c.Redacted()
+	require.Equal(t, map[string]string{"fedauth": Redacted, "encrypt": Redacted, "user id": Redacted}, r.Store.Params)
+	require.Equal(t, Redacted, r.Store.Password)
+	require.Equal(t, "http://<redacted>@engine:8080/engine-rest", r.Camunda.URL)
+	// The original is untouched (maps and slices are copied, not shared).
+	require.Equal(t, "app-id-secret", c.Store.Params["user id"])
+	require.Equal(t, "http://cam:url-secret@engine:8080/engine-rest", c.Camunda.URL)
+
+	c.Store.Driver, c.Store.Host, c.Store.User, c.Store.Name = DriverMSSQL, "sql.example", "u", "d"
+	dsn := c.RedactedStoreDSN()
+	for _, s := range []string{"pw-secret", "app-id-secret", "ActiveDirectory"} {
+		require.NotContains(t, dsn, s)
+	}
+	require.Contains(t, dsn, "@sql.example:1433")
+	require.Contains(t, dsn, "fedauth=<redacted>")
+}
+
+func TestScrub(t *testing.T) {
+	c := Config{}
+	c.Store.Password = `p"w/ secret`
+	c.Store.Params = map[string]string{"fedauth": "tok-param"}
+	c.Camunda.Auth.Token = "abc" // too short to scrub: it would be found inside ordinary words
+	c.Store.DSN = "postgres://dsnuser:dsn%2Fpw@h/db"
+	msg := `connect: password "p\"w/ secret" p%22w%2F+secret tok-param dsn%2Fpw dsn/pw abc`
+	got := c.Scrub(msg)
+	for _, s := range []string{`p\"w/ secret`, "p%22w%2F+secret", "tok-param", "dsn%2Fpw", "dsn/pw"} {
+		require.NotContains(t, got, s)
+	}
+	require.Contains(t, got, "abc")
 }
 
 func TestEnvNames(t *testing.T) {
@@ -324,4 +403,88 @@ func TestEnvNames(t *testing.T) {
 	require.Equal(t, []string{"WAITROOM_WAITROOM_TIMEOUT", "SYNC_TIMEOUT_MS"}, EnvNames("waitroom.timeout"))
 	require.Equal(t, []string{"WAITROOM_HTTP_ADDR", "PORT"}, EnvNames("http.addr"))
 	require.Equal(t, []string{"WAITROOM_CAMUNDA_ASYNCRESPONSETIMEOUT"}, EnvNames("camunda.asyncResponseTimeout"))
+}
+
+// TestConfigFileMustBeASmallRegularFile: --config /dev/zero used to read until memory ran out,
+// and a FIFO would block start-up until something wrote to it.
+func TestConfigFileMustBeASmallRegularFile(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.yaml")
+	require.NoError(t, os.WriteFile(big, []byte("# "+strings.Repeat("x", MaxFileBytes)+"\n"), 0o600))
+	fifo := filepath.Join(dir, "fifo.yaml")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	cases := map[string][]string{
+		"/dev/zero": {"--config", "/dev/zero", "is not a regular file (a character device)"},
+		fifo:        {"--config", "is not a regular file (a FIFO)"},
+		big:         {"--config", "over the limit of 1048576"},
+		dir:         {"--config", "is not a regular file (a directory)"},
+	}
+	for path, want := range cases {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { _, _, err := Load(path, env(nil)); done <- err }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Load blocked on the file") // the FIFO case before the fix
+			}
+			var cerr *Error
+			require.ErrorAs(t, err, &cerr)
+			for _, w := range want {
+				require.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+// TestUnknownEnvironmentNames: LoadEnviron refuses a misspelled WAITROOM_ name and names the
+// closest known one; names set by other tools are left alone.
+func TestUnknownEnvironmentNames(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, _, err := LoadEnviron("", []string{
+		"WAITROOM_CAMUNDA_URLL=http://engine:8080/engine-rest",
+		"WAITROOM_WAITROOM_TIMOUT=5s",
+		"WAITROOM_COMPLETELY_DIFFERENT=1",
+		"PATH=/usr/bin",
+	})
+	var cerr *Error
+	require.ErrorAs(t, err, &cerr)
+	msg := err.Error()
+	require.Contains(t, msg, "env WAITROOM_CAMUNDA_URLL: is not a known environment name: did you mean WAITROOM_CAMUNDA_URL?")
+	require.Contains(t, msg, "env WAITROOM_WAITROOM_TIMOUT: is not a known environment name: did you mean WAITROOM_WAITROOM_TIMEOUT?")
+	require.Contains(t, msg, "env WAITROOM_COMPLETELY_DIFFERENT: is not a known environment name: unset it")
+	require.NotContains(t, msg, "PATH")
+
+	c, _, err := LoadEnviron("", []string{
+		// Kubernetes service links of a Service named "waitroom".
+		"WAITROOM_SERVICE_HOST=10.0.0.1", "WAITROOM_SERVICE_PORT=8088", "WAITROOM_PORT=tcp://10.0.0.1:8088",
+		"WAITROOM_PORT_8088_TCP_ADDR=10.0.0.1",
+		// This repository's test and development tools.
+		"WAITROOM_TEST_PG_DSN=postgres://x", "WAITROOM_PG_DB=waitroom_dev", "WAITROOM_APP_MAIN=1",
+		// Known names, and store.params entries.
+		"WAITROOM_LOG_LEVEL=debug", "WAITROOM_STORE_PARAMS_FEDAUTH=ActiveDirectoryDefault", "DB_PASSWORD=x",
+	})
+	require.NoError(t, err)
+	require.Equal(t, "debug", c.Log.Level)
+	require.Equal(t, "ActiveDirectoryDefault", c.Store.Params["fedauth"])
+}
+
+func TestTenantIDScopesTopicsWithoutTheirOwnTenantFilter(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(`
+camunda: {tenantId: team-a}
+topics:
+  - name: plain
+  - name: own
+    tenantIdIn: [team-b]
+  - name: shared
+    withoutTenantId: true
+`), 0o600))
+	c, _, err := Load(p, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, []string{"team-a"}, c.Topics[0].TenantIDIn)
+	require.Equal(t, []string{"team-b"}, c.Topics[1].TenantIDIn)
+	require.Empty(t, c.Topics[2].TenantIDIn)
 }

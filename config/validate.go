@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -28,8 +29,11 @@ func (p Problem) String() string {
 	if p.Key != "" {
 		b.WriteString(p.Key)
 	}
-	if p.Env != "" {
+	switch {
+	case p.Env != "" && p.Key != "":
 		fmt.Fprintf(&b, " (env %s)", p.Env)
+	case p.Env != "":
+		fmt.Fprintf(&b, "env %s", p.Env)
 	}
 	if p.Value != "" {
 		fmt.Fprintf(&b, " = %q", p.Value)
@@ -58,16 +62,9 @@ func (e *Error) Error() string {
 	return "invalid configuration:\n" + strings.Join(lines, "\n")
 }
 
-// secretKeys never show their values in errors, logs or `worker config`.
-var secretKeys = map[string]bool{
-	"store.password":        true,
-	"store.dsn":             true, // may embed a password; shown through RedactDSN
-	"camunda.auth.password": true,
-	"camunda.auth.token":    true,
-	"http.authtoken":        true,
-}
-
-func isSecretKey(key string) bool { return secretKeys[strings.ToLower(key)] }
+// tenantPattern is what camunda.tenantId accepts: the engine's tenant id columns are
+// VARCHAR(64), and the id appears in REST paths (/tenant-id/{id}/start).
+var tenantPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // idPattern is the correlation id rule of repo.ValidateID, which instance ids follow too.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
@@ -104,6 +101,22 @@ const (
 	MaxAsyncResponseTimeout = 30 * time.Minute
 )
 
+// Floors of periods and backoffs: below them a loop spins (the CPU while the engine is down,
+// the database for retention, the engine for lock extensions) instead of waiting.
+const (
+	// MinAsyncResponseTimeout: an empty poll returns at once below it, and the next starts.
+	MinAsyncResponseTimeout = time.Second
+	// MinBackoff floors camunda.pollBackoff.initial and topics[].retryBackoff.initial.
+	MinBackoff = 100 * time.Millisecond
+	// MinBreakerOpenFor: the open circuit lets a trial call through after this.
+	MinBreakerOpenFor = 100 * time.Millisecond
+	// MinRetentionInterval: the retention job runs its statements this often at most.
+	MinRetentionInterval = time.Second
+	// MinLockExtensionFraction: with the 1s floor of lockDuration, a lock is extended at most
+	// every 100ms.
+	MinLockExtensionFraction = 0.1
+)
+
 // resolve fills values derived from others: the store driver and DSN, the worker id, topic
 // defaults. It runs before Validate.
 func (c *Config) resolve() {
@@ -129,6 +142,9 @@ func (c *Config) resolve() {
 		t := &c.Topics[i]
 		if t.Handler == "" {
 			t.Handler = t.Name
+		}
+		if c.Camunda.TenantID != "" && len(t.TenantIDIn) == 0 && !t.WithoutTenantID {
+			t.TenantIDIn = []string{c.Camunda.TenantID}
 		}
 		if t.LockDuration == 0 {
 			t.LockDuration = DefaultLockDuration
@@ -267,6 +283,11 @@ func (c *Config) Validate() error {
 			add(key, d, "must be a positive duration, e.g. 30s")
 		}
 	}
+	atLeast := func(key string, d, floor time.Duration) {
+		if d < floor {
+			add(key, d, "must be at least %s (a shorter period spins instead of waiting)", floor)
+		}
+	}
 
 	// The instance id is the owner column (VARCHAR(64)) and the Camunda worker id.
 	if !idPattern.MatchString(c.Instance.ID) {
@@ -316,6 +337,17 @@ func (c *Config) Validate() error {
 			add("store.dsn", s.DSN, "must be a PostgreSQL connection string: postgres://user:pass@host:5432/db or host=... user=... dbname=...")
 		}
 	}
+	if urlScheme.MatchString(s.DSN) {
+		// A driver that cannot parse the URL, or parses it differently (pgx splits a user
+		// info with two @ at the first one), connects somewhere else and quotes the rest of
+		// the password as a host name in its errors. (The parse error is not shown: it
+		// repeats the URL.)
+		rest := s.DSN[urlScheme.FindStringIndex(s.DSN)[1]:]
+		userinfo := rest[:max(strings.LastIndexByte(rest, '@'), 0)]
+		if _, err := url.Parse(s.DSN); err != nil || strings.Contains(userinfo, "@") {
+			add("store.dsn", s.DSN, "is not a valid URL: percent-encode reserved characters in the user name and password (@ as %%40, : as %%3A, / as %%2F, ? as %%3F, # as %%23, %% as %%25, space as %%20)")
+		}
+	}
 	if s.Port < 0 || s.Port > 65535 {
 		add("store.port", s.Port, "must be a port from 1 to 65535, or 0 for the driver's default")
 	}
@@ -330,11 +362,14 @@ func (c *Config) Validate() error {
 	if s.BreakerFailures < 1 {
 		add("store.breakerFailures", s.BreakerFailures, "must be at least 1")
 	}
-	positiveDur("store.breakerOpenFor", s.BreakerOpenFor)
+	atLeast("store.breakerOpenFor", s.BreakerOpenFor, MinBreakerOpenFor)
 
 	cam := c.Camunda
 	if u, err := url.Parse(cam.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("camunda.url", cam.URL, "must be an absolute http(s) URL of the engine's REST root, e.g. http://localhost:8080/engine-rest")
+	}
+	if cam.TenantID != "" && !tenantPattern.MatchString(cam.TenantID) {
+		add("camunda.tenantId", cam.TenantID, "must be 1 to 64 characters from [A-Za-z0-9._-] (the engine's TENANT_ID_ columns are 64 wide)")
 	}
 	if cam.Auth.Token != "" && (cam.Auth.Username != "" || cam.Auth.Password != "") {
 		add("camunda.auth.token", cam.Auth.Token, "cannot be combined with camunda.auth.username/password: choose bearer or basic auth")
@@ -350,8 +385,8 @@ func (c *Config) Validate() error {
 			add("camunda.tls.caFile", cam.TLS.CAFile, "must name a readable PEM file: %v", err)
 		}
 	}
-	if cam.AsyncResponseTimeout <= 0 || cam.AsyncResponseTimeout > MaxAsyncResponseTimeout {
-		add("camunda.asyncResponseTimeout", cam.AsyncResponseTimeout, "must be above 0 and at most 30m (the engine refuses longer long polls)")
+	if cam.AsyncResponseTimeout < MinAsyncResponseTimeout || cam.AsyncResponseTimeout > MaxAsyncResponseTimeout {
+		add("camunda.asyncResponseTimeout", cam.AsyncResponseTimeout, "must be from %s to 30m (shorter makes every empty poll return at once, so the worker polls in a tight loop; the engine refuses longer long polls)", MinAsyncResponseTimeout)
 	}
 	positiveDur("camunda.requestTimeout", cam.RequestTimeout)
 	oneOf("camunda.sorting", cam.Sorting, "", "createTime:asc", "createTime:desc")
@@ -363,8 +398,9 @@ func (c *Config) Validate() error {
 		// asyncResponseTimeout before handlers' time even starts to count.
 		add("camunda.shutdownTimeout", cam.ShutdownTimeout, "must be longer than camunda.asyncResponseTimeout (%s): shutdown first lets the in-flight long poll answer", cam.AsyncResponseTimeout)
 	}
-	if cam.LockExtensionFraction <= 0 || cam.LockExtensionFraction >= 1 {
-		add("camunda.lockExtensionFraction", cam.LockExtensionFraction, "must be between 0 and 1 (exclusive), e.g. 0.5")
+	// Written so that NaN fails too: every comparison with NaN is false.
+	if !(cam.LockExtensionFraction >= MinLockExtensionFraction && cam.LockExtensionFraction < 1) {
+		add("camunda.lockExtensionFraction", cam.LockExtensionFraction, "must be at least %g and below 1, e.g. 0.5", MinLockExtensionFraction)
 	}
 
 	seen := map[string]int{}
@@ -400,6 +436,9 @@ func (c *Config) Validate() error {
 			if pv.Name == "" {
 				add(fmt.Sprintf("%s.processVariables[%d].name", k, j), "", "is required")
 			}
+			if f, ok := pv.Value.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+				add(fmt.Sprintf("%s.processVariables[%d].value", k, j), f, "must be a finite number, a string, a boolean or null (the engine's JSON has no NaN or infinity)")
+			}
 		}
 		if t.Sorting != nil {
 			oneOf(k+".sorting", *t.Sorting, "", "createTime:asc", "createTime:desc")
@@ -429,6 +468,9 @@ func (c *Config) Validate() error {
 		add("http.maxBodyBytes", h.MaxBodyBytes, "must be at least 1024")
 	}
 	positiveDur("http.readTimeout", h.ReadTimeout)
+	if h.MetricsAuth && h.AuthToken == "" {
+		add("http.metricsAuth", true, "needs http.authToken: /metrics then requires that token")
+	}
 	if h.WriteTimeout <= w.Timeout {
 		add("http.writeTimeout", h.WriteTimeout, "must be longer than waitroom.timeout (%s), or answers are cut off", w.Timeout)
 	}
@@ -455,8 +497,10 @@ func (c *Config) Validate() error {
 
 	r := c.Retention
 	positiveDur("retention.finishedAfter", r.FinishedAfter)
-	positiveDur("retention.pendingAfter", r.PendingAfter)
-	positiveDur("retention.interval", r.Interval)
+	if r.PendingAfter <= w.Timeout {
+		add("retention.pendingAfter", r.PendingAfter, "must be longer than waitroom.timeout (%s): a shorter one marks waits ERROR (expired) while clients still wait on them", w.Timeout)
+	}
+	atLeast("retention.interval", r.Interval, MinRetentionInterval)
 	if r.Batch < 1 || r.Batch > 10000 {
 		add("retention.batch", r.Batch, "must be from 1 to 10000")
 	}
@@ -468,8 +512,8 @@ func (c *Config) Validate() error {
 }
 
 func validBackoff(add func(string, any, string, ...any), key string, b Backoff) {
-	if b.Initial <= 0 {
-		add(key+".initial", b.Initial, "must be a positive duration, e.g. 1s")
+	if b.Initial < MinBackoff {
+		add(key+".initial", b.Initial, "must be at least %s (a shorter backoff spins instead of waiting), e.g. 1s", MinBackoff)
 	}
 	if b.Max < b.Initial {
 		add(key+".max", b.Max, "must be at least %s.initial (%s)", key, b.Initial)

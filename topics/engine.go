@@ -405,7 +405,7 @@ type Deployment struct {
 	} `json:"deployedProcessDefinitions"`
 }
 
-func (e *engine) deploy(ctx context.Context, name, source string, files []Resource) (Deployment, error) {
+func (e *engine) deploy(ctx context.Context, name, source, tenantID string, files []Resource) (Deployment, error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
 	fields := [][2]string{
@@ -413,6 +413,9 @@ func (e *engine) deploy(ctx context.Context, name, source string, files []Resour
 		{"deployment-source", source},
 		{"enable-duplicate-filtering", "true"},
 		{"deploy-changed-only", "true"},
+	}
+	if tenantID != "" {
+		fields = append(fields, [2]string{"tenant-id", tenantID})
 	}
 	for _, f := range fields {
 		if err := mw.WriteField(f[0], f[1]); err != nil {
@@ -438,7 +441,8 @@ func (e *engine) deploy(ctx context.Context, name, source string, files []Resour
 
 // Deploy deploys files as one deployment named name, with duplicate filtering and
 // deploy-changed-only: a restart with unchanged models creates nothing, a changed file gets a
-// new version. opts may inject an HTTP client (WithHTTPClient).
+// new version. With cfg.TenantID the deployment belongs to that tenant. opts may inject an
+// HTTP client (WithHTTPClient).
 func Deploy(ctx context.Context, cfg config.Camunda, name string, files []Resource, opts ...Option) (Deployment, error) {
 	o := options{}
 	for _, opt := range opts {
@@ -451,5 +455,5 @@ func Deploy(ctx context.Context, cfg config.Camunda, name string, files []Resour
 			return Deployment{}, err
 		}
 	}
-	return newEngine(cfg, hc).deploy(ctx, name, "camunda-waitroom", files)
+	return newEngine(cfg, hc).deploy(ctx, name, "camunda-waitroom", cfg.TenantID, files)
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -30,6 +31,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
@@ -677,4 +679,56 @@ func TestShutdownWithStubbornHandler(t *testing.T) {
 	assert.Less(t, time.Since(began), 8*time.Second)
 	close(release)
 	<-returned
+}
+
+// TestWarnSharedTopics: another deployment (tenant "other") uses this worker's topic name, and
+// its worker, which fetches without a tenant filter, holds a task of it. This worker (tenant
+// "mine") warns at start, naming the topic, the tenant and the worker.
+func TestWarnSharedTopics(t *testing.T) {
+	topicstest.Need(t, engine)
+	t.Parallel()
+	key := unique(t)
+	topic := key + "/work"
+	other := camundaConfig(key + "-other")
+	other.TenantID = "other"
+	hc := &http.Client{Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	_, err := topics.Deploy(context.Background(), other, key, []topics.Resource{{Name: key + ".bpmn", Data: topicstest.OneTaskProcess(key, topic)}}, topics.WithHTTPClient(hc))
+	require.NoError(t, err, "deploy for tenant other")
+	require.NoError(t, engine.Do(context.Background(), http.MethodPost, "/process-definition/key/"+key+"/tenant-id/other/start", map[string]any{}, nil))
+	var locked []map[string]any
+	require.NoError(t, engine.Do(context.Background(), http.MethodPost, "/external-task/fetchAndLock",
+		map[string]any{"workerId": "intruder-1", "maxTasks": 1, "topics": []map[string]any{{"topicName": topic, "lockDuration": 60000}}}, &locked))
+	require.Len(t, locked, 1)
+
+	core, logs := observer.New(zap.WarnLevel)
+	mine := camundaConfig(key + "-mine")
+	mine.TenantID = "mine"
+	sub := topicConfig(topic)
+	sub.TenantIDIn = []string{"mine"}
+	reg := topics.NewRegistry()
+	reg.Register(topic, func(config.Topic, topics.Deps) (topics.Handler, error) {
+		return topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil }), nil
+	})
+	rt, err := topics.New(mine, []config.Topic{sub}, reg, topics.Deps{}, zap.New(core))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+
+	checked := make(chan struct{})
+	go func() { rt.WarnSharedTopics(ctx); close(checked) }()
+	select {
+	case <-checked:
+	case <-time.After(30 * time.Second):
+		t.Fatal("WarnSharedTopics did not return")
+	}
+	warns := logs.FilterMessage("another deployment's workers hold tasks on this worker's topic").All()
+	require.Len(t, warns, 1)
+	f := warns[0].ContextMap()
+	require.Equal(t, topic, f["topic"])
+	require.Equal(t, []any{"other"}, f["other_tenants"])
+	require.Equal(t, []any{"intruder-1"}, f["other_worker_ids"])
+	require.Empty(t, engine.ExternalTasks(t, url.Values{"topicName": {topic}, "workerId": {key + "-mine"}}), "tenant mine fetched nothing of tenant other")
 }

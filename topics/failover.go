@@ -104,7 +104,7 @@ func (f *Failover) Run(ctx context.Context) error {
 		f.tick(ctx)
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second) // within the daemon's stop deadline
 			defer cancel()
 			if _, err := f.hb.ForgetWorker(fctx, f.self, 0); err != nil {
 				f.log.Warn("could not delete this replica's heartbeat; peers sweep it once it is stale", logging.Err(err))

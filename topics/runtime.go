@@ -16,6 +16,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
@@ -123,6 +124,7 @@ type Runtime struct {
 
 	readyMu  sync.Mutex
 	readyErr error
+	probe    prober
 
 	versionMu     sync.Mutex
 	engineVersion string // last answer of GET /version
@@ -325,13 +327,16 @@ func (r *Runtime) setReady(err error) {
 }
 
 // Run polls and works tasks until ctx is cancelled, then shuts down in stages, all within
-// cfg.ShutdownTimeout:
+// cfg.ShutdownTimeout plus a second (stopGrace + stopLinger), however slow or hung the
+// engine is (see stop):
 //
 //  1. No new poll starts. A long poll in flight is left to finish (see below; AbortPolls
 //     aborts it at once instead) and the tasks it brings are unlocked, not started.
 //  2. Tasks the engine shows locked by this worker without a running handler are unlocked.
 //  3. Running handlers finish and report. When the timeout runs out, their contexts are
 //     cancelled and their tasks unlocked (no retry is spent).
+//
+// Unlocks run in parallel (unlockParallelism at a time).
 //
 // Why not abort the long poll at once: the engine does not notice a client that went away
 // from a pending long poll. The request stays queued until its asyncResponseTimeout and locks
@@ -379,64 +384,105 @@ func (r *Runtime) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	r.setReady(fmt.Errorf("%w: stopping", ErrNotReady))
-	timeout := r.clock.After(r.cfg.ShutdownTimeout)
-	timedOut := false
-	select {
-	case <-pollersDone:
-	case <-timeout:
-		timedOut = true
-		cancelPolls()
-		<-pollersDone
-	}
-	cancelPolls()
-
-	// Pollers are done: no handler starts any more, so waiting on the group is safe now.
-	handlersDone := make(chan struct{})
-	go func() { r.handlers.Wait(); close(handlersDone) }()
-
-	sweepCtx, cancelSweep := context.WithTimeout(detached, r.eng.reqTO)
-	r.unlockOrphans(sweepCtx)
-	cancelSweep()
-
-	if !timedOut {
-		select {
-		case <-handlersDone:
-		case <-timeout:
-			timedOut = true
-		}
-	}
-	if timedOut {
-		select {
-		case <-handlersDone:
-		default:
-			r.runningMu.Lock()
-			n := len(r.running)
-			r.runningMu.Unlock()
-			r.log.Warn("shutdown timeout: cancelling running handlers", zap.Int("handlers", n), zap.Duration("timeout", r.cfg.ShutdownTimeout))
-			cancelHandlers()
-			select {
-			case <-handlersDone:
-			case <-r.clock.After(r.eng.reqTO + time.Second):
-				cancelReports()
-				select {
-				case <-handlersDone:
-				case <-r.clock.After(time.Second):
-					// A handler that ignores its context must not hold the process: its
-					// lock is no longer extended and runs out.
-					r.runningMu.Lock()
-					n := len(r.running)
-					r.runningMu.Unlock()
-					r.log.Error("handlers ignore cancellation; stopping without them", zap.Int("handlers", n))
-				}
-			}
-		}
-	}
+	r.stop(pollersDone, cancelPolls, cancelHandlers, cancelReports)
 	r.setReady(fmt.Errorf("%w: stopped", ErrNotReady))
 	if r.ownHC {
 		r.hc.CloseIdleConnections()
 	}
 	r.log.Info("external-task worker stopped")
 	return nil
+}
+
+// stopGrace is how long after the shutdown deadline the last engine calls may take: unlocks
+// of handlers cancelled at the deadline, and reports already under way. Then every engine
+// call of this runtime is aborted, so Run returns within shutdownTimeout + stopGrace +
+// stopLinger whatever the engine does.
+const stopGrace = 750 * time.Millisecond
+
+// stopLinger is how long Run still waits, after stopGrace, for handlers that ignore their
+// cancelled context. They are then left behind: their locks are no longer extended and run out.
+const stopLinger = 250 * time.Millisecond
+
+// unlockParallelism bounds the unlock calls in flight at once: a stop hands back up to
+// maxTasks × topics tasks, and one call at a time would take that many round trips (each up
+// to requestTimeout on a slow engine).
+const unlockParallelism = 8
+
+// stop is the staged shutdown of Run, all of it within cfg.ShutdownTimeout (the deadline D)
+// plus stopGrace:
+//
+//  1. The pollers end: no new poll starts; the long poll in flight answers and the tasks it
+//     brings are unlocked (AbortPolls, or D, aborts it).
+//  2. Meanwhile, tasks the engine shows locked by this worker without a running handler are
+//     unlocked (the orphan sweep, in the background).
+//  3. Running handlers finish and report until D; then their contexts are cancelled and their
+//     tasks unlocked without spending a retry.
+//  4. At D + stopGrace every engine call still in flight (reports, unlocks, the sweep) is
+//     aborted; handlers that ignore cancellation get stopLinger more, then are left behind.
+//
+// Every engine call of the stop derives its context from reportBase, which step 4 cancels:
+// a hung engine cannot stretch the stop beyond it.
+func (r *Runtime) stop(pollersDone <-chan struct{}, cancelPolls, cancelHandlers, cancelReports context.CancelFunc) {
+	cut := make(chan struct{}) // closed at D + stopGrace, after cancelReports
+	finished := make(chan struct{})
+	defer close(finished)
+	// The deadlines act on their own, wherever the stages below are waiting.
+	go func() {
+		select {
+		case <-r.clock.After(r.cfg.ShutdownTimeout):
+		case <-finished:
+			return
+		}
+		select {
+		case <-pollersDone:
+		default:
+			r.log.Warn("shutdown timeout: aborting the long poll in flight", zap.Duration("timeout", r.cfg.ShutdownTimeout))
+			cancelPolls()
+		}
+		if n := r.runningCount(); n > 0 {
+			r.log.Warn("shutdown timeout: cancelling running handlers", zap.Int("handlers", n), zap.Duration("timeout", r.cfg.ShutdownTimeout))
+		}
+		cancelHandlers()
+		select {
+		case <-r.clock.After(stopGrace):
+			cancelReports()
+			close(cut)
+		case <-finished:
+		}
+	}()
+
+	<-pollersDone // by D + stopGrace at the latest: polls abort at D, their unlocks at the cut
+	cancelPolls()
+
+	// Pollers are done: no handler starts any more, so waiting on the group is safe now.
+	handlersDone := make(chan struct{})
+	go func() { r.handlers.Wait(); close(handlersDone) }()
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		sctx, cancel := context.WithTimeout(r.reportBase, r.eng.reqTO)
+		defer cancel()
+		r.unlockOrphans(sctx)
+	}()
+
+	select {
+	case <-handlersDone:
+	case <-cut:
+		select {
+		case <-handlersDone:
+		case <-r.clock.After(stopLinger):
+			// A handler that ignores its context must not hold the process: its lock is no
+			// longer extended and runs out.
+			r.log.Error("handlers ignore cancellation; stopping without them", zap.Int("handlers", r.runningCount()))
+		}
+	}
+	<-sweepDone // bounded by requestTimeout and by the cut at D + stopGrace
+}
+
+func (r *Runtime) runningCount() int {
+	r.runningMu.Lock()
+	defer r.runningMu.Unlock()
+	return len(r.running)
 }
 
 // unlockOrphans unlocks every task the engine shows locked by this worker that has no running
@@ -448,29 +494,36 @@ func (r *Runtime) unlockOrphans(ctx context.Context) {
 	if len(r.subs) == 0 {
 		return
 	}
-	var locked []struct {
-		ID        string `json:"id"`
-		TopicName string `json:"topicName"`
-	}
+	var locked []lockedTask
 	q := "/external-task?locked=true&workerId=" + url.QueryEscape(r.cfg.WorkerID)
 	if err := r.eng.do(ctx, "list locked tasks", http.MethodGet, q, 0, nil, "", &locked); err != nil {
 		r.log.Warn("cannot list tasks still locked by this worker; they unlock when their locks expire", logging.Err(err))
 		return
 	}
+	idle := locked[:0]
 	for _, t := range locked {
 		r.runningMu.Lock()
 		_, busy := r.running[t.ID]
 		r.runningMu.Unlock()
-		if busy {
-			continue
+		if !busy {
+			idle = append(idle, t)
 		}
-		if err := r.eng.unlock(ctx, t.ID); err != nil && !errors.Is(err, ErrTaskGone) {
-			r.log.Warn("unlock task", logging.Topic(t.TopicName), logging.TaskID(t.ID), logging.Err(err))
-			continue
-		}
-		r.metrics.TaskUnlocked(t.TopicName)
-		r.log.Info("unlocked task fetched but not started", logging.Topic(t.TopicName), logging.TaskID(t.ID))
 	}
+	r.unlockAll(ctx, idle)
+}
+
+// unlockAll hands tasks back to the engine, unlockParallelism at a time, each call within
+// requestTimeout and ctx. Failures are logged: the task's lock then runs out by itself.
+func (r *Runtime) unlockAll(ctx context.Context, tasks []lockedTask) {
+	var g errgroup.Group
+	g.SetLimit(unlockParallelism)
+	for _, lt := range tasks {
+		g.Go(func() error {
+			r.unlockUnstarted(ctx, lt)
+			return nil
+		})
+	}
+	_ = g.Wait()
 }
 
 // saturatedPollTimeout bounds a long poll that leaves out a full topic: that topic must not
@@ -611,10 +664,12 @@ func (r *Runtime) pollLoop(ctx, pollCtx context.Context, g *group) {
 func (r *Runtime) dispatch(ctx context.Context, g *group, reserved map[*sub]int, locked []lockedTask) {
 	used := map[*sub]int{}
 	counts := map[string]int{}
+	var unstarted []lockedTask
+	defer func() { r.unlockAll(r.reportBase, unstarted) }()
 	for _, lt := range locked {
 		s := r.subs[lt.TopicName]
 		if s == nil || used[s] >= reserved[s] || ctx.Err() != nil {
-			r.unlockUnstarted(lt)
+			unstarted = append(unstarted, lt)
 			continue
 		}
 		used[s]++
@@ -643,8 +698,10 @@ func (r *Runtime) dispatch(ctx context.Context, g *group, reserved map[*sub]int,
 	}
 }
 
-func (r *Runtime) unlockUnstarted(lt lockedTask) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.eng.reqTO)
+// unlockUnstarted unlocks one task that no handler ran, within requestTimeout and ctx (which
+// the stop cancels at its deadline).
+func (r *Runtime) unlockUnstarted(ctx context.Context, lt lockedTask) {
+	ctx, cancel := context.WithTimeout(ctx, r.eng.reqTO)
 	defer cancel()
 	log := r.log.With(logging.Topic(lt.TopicName), logging.TaskID(lt.ID))
 	if err := r.eng.unlock(ctx, lt.ID); err != nil && !errors.Is(err, ErrTaskGone) {
@@ -667,15 +724,9 @@ func (r *Runtime) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// redactURL hides a password in the engine URL's user info (auth belongs in camunda.auth, but
-// a URL may still carry one).
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable camunda.url)"
-	}
-	return u.Redacted()
-}
+// redactURL hides the credentials in the engine URL's user info (auth belongs in
+// camunda.auth, but a URL may still carry some).
+func redactURL(s string) string { return config.RedactDSN(s) }
 
 // streak collapses identical consecutive poll errors into one log line.
 type streak struct {
@@ -739,7 +790,7 @@ func (r *Runtime) work(s *sub, t *Task) {
 	}
 	if r.handlerBase.Err() != nil && herr != nil {
 		// Cancelled by shutdown: hand the task back untouched rather than spend a retry.
-		ctx, c := context.WithTimeout(context.WithoutCancel(r.reportBase), r.eng.reqTO)
+		ctx, c := context.WithTimeout(r.reportBase, r.eng.reqTO)
 		defer c()
 		if err := r.eng.unlock(ctx, t.ID); err != nil && !errors.Is(err, ErrTaskGone) {
 			r.metrics.ReportError(t.Topic, "unlock")

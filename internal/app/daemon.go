@@ -39,7 +39,10 @@ func runDaemon(ctx context.Context, load func() (*config.Config, config.Source, 
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg, stderr)
+	// Every log line passes through a scrubber of the configuration's secrets: structured
+	// fields are redacted where they are logged, but an error from a driver or library may
+	// quote a connection string.
+	log, err := newLogger(cfg, logging.Scrubbing(stderr, cfg.Scrubber()))
 	if err != nil {
 		return err
 	}
@@ -52,8 +55,8 @@ func runDaemon(ctx context.Context, load func() (*config.Config, config.Source, 
 		zap.String("version", versionString()),
 		zap.String("config", from),
 		zap.String("store_driver", cfg.Store.Driver),
-		zap.String("store", config.RedactDSN(cfg.StoreDSN())),
-		zap.String("camunda_url", cfg.Camunda.URL),
+		zap.String("store", cfg.RedactedStoreDSN()),
+		zap.String("camunda_url", config.RedactDSN(cfg.Camunda.URL)),
 		zap.String(logging.KeyWorkerID, cfg.Camunda.WorkerID),
 	)
 	err = Run(ctx, cfg, log)
@@ -139,13 +142,14 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		log.Warn("fault injection is compiled in (build tag faultinject): a test build, never for production", zap.String("env", fault.EnvKill))
 	}
 	api, err := httpapi.New(httpapi.Config{
-		Waitroom: room,
+		Waitroom: httpapi.RoomWaitroom(room),
 		Store:    store,
 		Starter: &httpapi.EngineStarter{
 			BaseURL:   cfg.Camunda.URL,
 			Client:    hc,
 			Authorize: topics.Authorize(cfg.Camunda.Auth),
 			Timeout:   cfg.HTTP.StartTimeout,
+			TenantID:  cfg.Camunda.TenantID,
 		},
 		Startable:           startable,
 		StartLease:          cfg.HTTP.StartLease,
@@ -155,18 +159,17 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		MaxResultWait:       cfg.Waitroom.Timeout,
 		CorrelationVariable: config.DefaultCorrelationVariable,
 		AuthToken:           cfg.HTTP.AuthToken,
+		MetricsAuth:         cfg.HTTP.MetricsAuth,
 		MaxBodyBytes:        int64(cfg.HTTP.MaxBodyBytes),
+		// Each check is a bounded live call: the store's ping goes through the breaker (and is
+		// its half-open trial), the engine's is GET /version (see topics.CheckEngine).
 		Ready: map[string]httpapi.Check{
-			"store": func(ctx context.Context) error {
-				if err := br.Check(ctx); err != nil {
-					return err
-				}
-				return store.Ping(ctx)
-			},
+			"store":      br.Check,
 			"migrations": migrated.check,
-			"engine":     func(context.Context) error { return rt.Ready() },
+			"engine":     rt.CheckEngine,
 			"models":     func(context.Context) error { return deployed.check() },
 		},
+		Redact:     cfg.Scrub,
 		Registerer: m.Registry,
 		Gatherer:   m.Registry,
 		Log:        httpLog,
@@ -197,6 +200,8 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		defer close(rtDone)
 		return rt.Run(gctx)
 	})
+	// Once the engine answers, warn if another deployment's workers hold tasks on our topics.
+	g.Go(func() error { rt.WarnSharedTopics(gctx); return nil })
 	// Deploy the embedded models in the background: the engine may still be starting.
 	if cfg.Camunda.DeployOnStart {
 		g.Go(func() error {
@@ -230,23 +235,29 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		job := retention.New(store, cfg.Retention, logging.Component(log, "retention"))
 		g.Go(func() error { return job.Run(gctx) })
 	}
-	// Shutdown coordinator.
+	// Shutdown coordinator. Every stage is bounded by one deadline, shutdownTimeout plus
+	// stopSlack after the signal, whatever the engine or the clients do.
 	g.Go(func() error {
 		<-gctx.Done()
-		log.Info("stopping")
+		stopAt := time.Now().Add(cfg.Camunda.ShutdownTimeout + stopSlack)
+		log.Info("stopping", zap.Duration("within", cfg.Camunda.ShutdownTimeout+stopSlack))
+		base := context.WithoutCancel(ctx)
 		srvDone := make(chan error, 1)
 		go func() {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Camunda.ShutdownTimeout+10*time.Second)
+			// Closes the listener at once; waits for requests in flight, which the waitroom's
+			// stop below answers (202) if they still wait.
+			sctx, cancel := context.WithDeadline(base, stopAt)
 			defer cancel()
 			srvDone <- srv.Shutdown(sctx)
 		}()
-		<-rtDone
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		<-rtDone // within shutdownTimeout + about a second (topics.Runtime.Run)
+		rctx, cancel := context.WithDeadline(base, stopAt.Add(-roomStopReserve))
 		defer cancel()
 		if err := room.Stop(rctx); err != nil {
 			log.Warn("waitroom stop", logging.Err(err))
 		}
 		if err := <-srvDone; err != nil {
+			log.Warn("HTTP requests still running at the shutdown deadline; closing their connections", logging.Err(err))
 			_ = srv.Close()
 		}
 		return nil
@@ -263,6 +274,15 @@ func (d *deployGate) check() error {
 	}
 	return errors.New("the embedded process models are not deployed to the engine yet (camunda.deployOnStart)")
 }
+
+// stopSlack is what the daemon's stop may take beyond camunda.shutdownTimeout: the runtime's
+// last unlocks and reports (about a second, see topics.Runtime.Run), then the waitroom's stop
+// and the answers of the HTTP waits it ends.
+const stopSlack = 1750 * time.Millisecond
+
+// roomStopReserve is kept, from the stop deadline, for the HTTP answers after the waitroom
+// stops.
+const roomStopReserve = 250 * time.Millisecond
 
 // deployModels deploys the embedded BPMN models, retrying with backoff while the engine is
 // unreachable (logged once per streak), until it succeeds (true) or ctx ends (false).
@@ -349,7 +369,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *zap.Logger) (repo.S
 		Owner:        cfg.Instance.ID,
 		MaxBodyBytes: cfg.Store.MaxBodyBytes,
 	}
-	where := config.RedactDSN(opts.DSN)
+	where := cfg.RedactedStoreDSN()
 	attempt := 0
 	var db *sql.DB
 	open := func() (repo.Store, error) {

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -34,58 +35,59 @@ const (
 // usageError marks command-line mistakes (exit 2, like an invalid configuration).
 type usageError struct{ error }
 
-// Main runs the command line and returns the process exit code.
-func Main(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+// Main runs the command line and returns the process exit code. environ is the environment
+// as os.Environ returns it: the configuration reads its names, and refuses misspelled
+// WAITROOM_ names (see config.LoadEnviron).
+func Main(args []string, stdout, stderr io.Writer, environ []string) int {
 	ctx, stop := signalContext(stderr)
 	defer stop()
-	return run(ctx, args, stdout, stderr, getenv)
+	return run(ctx, args, stdout, stderr, environ)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	root := newRootCmd(stdout, stderr, getenv)
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) int {
+	var loaded *config.Config
+	root := newRootCmd(stdout, stderr, environ, &loaded)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
 	}
+	// The message may repeat what a driver or library said about a connection string:
+	// scrub every secret of the loaded configuration from it.
+	msg := err.Error()
+	if loaded != nil {
+		msg = loaded.Scrub(msg)
+	}
 	var cerr *config.Error
 	var uerr usageError
 	switch {
 	case errors.As(err, &cerr):
-		fmt.Fprintln(stderr, "worker:", cerr.Error())
+		fmt.Fprintln(stderr, "worker:", msg)
 		fmt.Fprintln(stderr, "worker: see README.md for every key, its environment name and its default")
 		return ExitConfig
 	case errors.As(err, &uerr):
-		fmt.Fprintln(stderr, "worker:", err)
+		fmt.Fprintln(stderr, "worker:", msg)
 		fmt.Fprintln(stderr, "worker: run 'worker --help' for usage")
 		return ExitConfig
 	default:
-		fmt.Fprintln(stderr, "worker:", err)
+		fmt.Fprintln(stderr, "worker:", msg)
 		return ExitFailure
 	}
 }
 
+// signalDebounce: signals that arrive within this time of the first are the same request to
+// stop (Ctrl-C reaches every process of the terminal's group, and a supervisor or a shell
+// wrapper may forward its own SIGTERM too). Only a signal after it forces the exit.
+const signalDebounce = time.Second
+
 // signalContext is cancelled by the first SIGINT or SIGTERM, which starts a graceful shutdown;
-// a second signal exits at once.
+// a signal more than signalDebounce after it exits at once.
 func signalContext(stderr io.Writer) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 2)
+	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() {
-		select {
-		case <-ch:
-			cancel()
-		case <-done:
-			return
-		}
-		select {
-		case s := <-ch:
-			fmt.Fprintf(stderr, "worker: second %s: exiting now\n", s)
-			os.Exit(ExitFailure)
-		case <-done:
-		}
-	}()
+	go watchSignals(ch, done, cancel, stderr, signalDebounce, func() { os.Exit(ExitFailure) })
 	return ctx, func() {
 		signal.Stop(ch)
 		close(done)
@@ -93,9 +95,45 @@ func signalContext(stderr io.Writer) (context.Context, func()) {
 	}
 }
 
-func newRootCmd(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+// watchSignals cancels the run at the first signal, ignores signals for debounce after it,
+// then calls exit at the next one. It returns when done closes.
+func watchSignals(ch <-chan os.Signal, done <-chan struct{}, cancel func(), stderr io.Writer, debounce time.Duration, exit func()) {
+	var first os.Signal
+	select {
+	case first = <-ch:
+		cancel()
+	case <-done:
+		return
+	}
+	window := time.NewTimer(debounce)
+	defer window.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-ch: // the same stop request, delivered twice
+		case <-window.C:
+			waiting = false
+		case <-done:
+			return
+		}
+	}
+	fmt.Fprintf(stderr, "worker: %s: stopping gracefully; another signal exits at once\n", first)
+	select {
+	case s := <-ch:
+		fmt.Fprintf(stderr, "worker: second %s: exiting now\n", s)
+		exit()
+	case <-done:
+	}
+}
+
+func newRootCmd(stdout, stderr io.Writer, environ []string, loaded **config.Config) *cobra.Command {
 	var cfgPath string
-	load := func() (*config.Config, config.Source, error) { return config.Load(cfgPath, getenv) }
+	load := func() (*config.Config, config.Source, error) {
+		cfg, src, err := config.LoadEnviron(cfgPath, environ)
+		if cfg != nil {
+			*loaded = cfg
+		}
+		return cfg, src, err
+	}
 
 	root := &cobra.Command{
 		Use:   "worker",

@@ -21,7 +21,7 @@ import (
 // that concurrency tests run real separate processes.
 func TestMain(m *testing.M) {
 	if os.Getenv("WAITROOM_APP_MAIN") == "1" {
-		os.Exit(Main(strings.Fields(os.Getenv("WAITROOM_APP_ARGS")), os.Stdout, os.Stderr, os.Getenv))
+		os.Exit(Main(strings.Fields(os.Getenv("WAITROOM_APP_ARGS")), os.Stdout, os.Stderr, os.Environ()))
 	}
 	os.Exit(m.Run())
 }
@@ -34,7 +34,11 @@ type result struct {
 func runCmd(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
+	environ := make([]string, 0, len(env))
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
+	code := run(context.Background(), args, &out, &errb, environ)
 	return result{code, out.String(), errb.String()}
 }
 
@@ -61,6 +65,12 @@ func TestConfigCommandExitCodesAndRedaction(t *testing.T) {
 		{name: "missing password", env: map[string]string{"DB_HOST": "sql.example", "DB_NAME": "d", "DB_USER": "u"}, code: 2,
 			want: []string{"store.password", "DB_PASSWORD", "is required"}},
 		{name: "bad SYNC_TIMEOUT_MS", env: map[string]string{"SYNC_TIMEOUT_MS": "abc", "DB_PASSWORD": secret}, code: 2, want: []string{"SYNC_TIMEOUT_MS"}},
+		{name: "misspelled environment name", env: map[string]string{"WAITROOM_STORE_PASWORD": secret}, code: 2,
+			want: []string{"env WAITROOM_STORE_PASWORD", "did you mean WAITROOM_STORE_PASSWORD?"}},
+		{name: "credentials in params and URLs", code: 0, env: map[string]string{
+			"WAITROOM_STORE_DRIVER": "mssql", "DB_HOST": "sql.example", "DB_NAME": "d", "DB_USER": "u", "DB_PASSWORD": secret + "1",
+			"WAITROOM_STORE_PARAMS_APPNAME": secret + "2", "WAITROOM_CAMUNDA_URL": "http://cam:" + secret + "3@engine/engine-rest"},
+			want: []string{"appname: <redacted>", "url: http://<redacted>@engine/engine-rest"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

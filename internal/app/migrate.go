@@ -130,7 +130,7 @@ func withDB(load func() (*config.Config, config.Source, error), f func(*cobra.Co
 func openDB(ctx context.Context, cfg *config.Config) (*sql.DB, error) {
 	db, err := stores.OpenDB(ctx, cfg.Store.Driver, cfg.StoreDSN())
 	if err != nil {
-		return nil, fmt.Errorf("open %s store at %s: %w", cfg.Store.Driver, config.RedactDSN(cfg.StoreDSN()), err)
+		return nil, fmt.Errorf("open %s store at %s: %w", cfg.Store.Driver, cfg.RedactedStoreDSN(), err)
 	}
 	return db, nil
 }

@@ -123,15 +123,20 @@ func callerError(err error) bool {
 		errors.Is(err, repo.ErrNotFound) || errors.Is(err, repo.ErrIDConflict) || errors.Is(err, context.Canceled)
 }
 
-// Check is the /readyz check: an error while the circuit is open or half-open.
-func (b *Store) Check(context.Context) error {
-	st := b.cb.State()
-	if st == gobreaker.StateClosed {
-		return nil
+// Check is the /readyz check: a ping of the database through the breaker. While the circuit
+// is closed the ping tests the database; while it is open Check fails at once, naming the
+// last failure; once OpenFor has passed, the ping is the half-open trial call, so /readyz
+// alone closes the circuit when the database is back. (Reporting "not ready" in half-open
+// without making the trial would keep a replica that gets no traffic but /readyz out of
+// service for good: nothing else would ever make the call that closes the circuit.)
+func (b *Store) Check(ctx context.Context) error {
+	err := b.Ping(ctx)
+	if !errors.Is(err, ErrOpen) {
+		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return fmt.Errorf("circuit %s since %s after repeated failures; last: %v", st, b.since.UTC().Format(time.RFC3339), b.lastErr)
+	return fmt.Errorf("circuit %s since %s after repeated failures; last: %v", b.cb.State(), b.since.UTC().Format(time.RFC3339), b.lastErr)
 }
 
 // Stats returns the circuit's state and counters. Like every call, reading the state moves an

@@ -26,6 +26,14 @@ type flaky struct {
 
 var errDown = errors.New("dial tcp 127.0.0.1:5432: connect: connection refused")
 
+func (f *flaky) Ping(ctx context.Context) error {
+	f.calls.Add(1)
+	if f.down.Load() {
+		return errDown
+	}
+	return f.Store.Ping(ctx)
+}
+
 func (f *flaky) Find(ctx context.Context, id string) (repo.Record, error) {
 	f.calls.Add(1)
 	if f.down.Load() {
@@ -74,7 +82,8 @@ func TestBreakerOpensStopsCallsAndRecovers(t *testing.T) {
 	require.EqualValues(t, 3, f.calls.Load(), "an open circuit must not send calls to the database")
 	require.ErrorContains(t, b.Check(ctx), "open")
 	require.ErrorContains(t, b.Check(ctx), "connection refused")
-	require.Equal(t, Stats{State: Open, Opens: 1, Rejected: 20}, b.Stats())
+	// The two checks ping through the open circuit, so they are refused too.
+	require.Equal(t, Stats{State: Open, Opens: 1, Rejected: 22}, b.Stats())
 
 	// The database comes back: after OpenFor a trial call goes through and closes the circuit.
 	f.down.Store(false)
@@ -149,6 +158,9 @@ func (c *conflicting) Create(context.Context, string) (repo.Record, error) {
 	return repo.Record{}, fmt.Errorf("create ABC: %w", repo.ErrIDConflict)
 }
 
+// Ping answers the readiness check, which pings through the breaker.
+func (c *conflicting) Ping(context.Context) error { return nil }
+
 // TestIDConflictDoesNotTrip: an id conflict is the caller's problem, not the database's.
 func TestIDConflictDoesNotTrip(t *testing.T) {
 	c := &conflicting{}
@@ -159,4 +171,49 @@ func TestIDConflictDoesNotTrip(t *testing.T) {
 	}
 	require.EqualValues(t, 10, c.calls.Load())
 	require.NoError(t, b.Check(context.Background()))
+}
+
+// TestReadinessAloneClosesTheCircuit: a replica taken out of traffic gets no store calls but
+// /readyz's. Once the database is back, the check itself must make the half-open trial call,
+// so the replica is ready again within OpenFor plus one check.
+func TestReadinessAloneClosesTheCircuit(t *testing.T) {
+	ctx := context.Background()
+	f := newFlaky(t)
+	const openFor = 300 * time.Millisecond
+	b := New(f, Settings{Failures: 2, OpenFor: openFor}, zap.NewNop())
+
+	f.down.Store(true)
+	for i := 0; i < 2; i++ {
+		require.ErrorIs(t, b.Check(ctx), errDown)
+	}
+	err := b.Check(ctx)
+	require.ErrorContains(t, err, "circuit open")
+	require.ErrorContains(t, err, "connection refused")
+
+	// Still down when the first trial comes: the trial fails and the circuit opens again.
+	poll(t, 5*time.Second, func() bool {
+		err := b.Check(ctx)
+		return err != nil && !errors.Is(err, ErrOpen) && errors.Is(err, errDown)
+	}, "a half-open trial reaches the database")
+	require.ErrorContains(t, b.Check(ctx), "circuit open")
+
+	// The database recovers; only readiness checks run, one every 50ms.
+	f.down.Store(false)
+	recovered := time.Now()
+	poll(t, 5*time.Second, func() bool { return b.Check(ctx) == nil }, "ready again after the database recovered")
+	took := time.Since(recovered)
+	t.Logf("ready %s after the database recovered (breakerOpenFor %s)", took.Round(time.Millisecond), openFor)
+	require.Less(t, took, openFor+time.Second, "within breakerOpenFor plus one check (with scheduling slack)")
+	_, err = b.Find(ctx, "no-such-row")
+	require.ErrorIs(t, err, repo.ErrNotFound, "the circuit is closed: calls reach the database")
+}
+
+// poll polls cond every 50ms until it holds, failing the test after timeout.
+func poll(t *testing.T, timeout time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		require.True(t, time.Now().Before(deadline), "%s: not within %s", what, timeout)
+		<-time.After(50 * time.Millisecond)
+	}
 }

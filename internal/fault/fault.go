@@ -6,15 +6,16 @@
 // binary cannot, whatever its environment says.
 package fault
 
-// EnvKill names the environment variable of a faultinject build that says where to die: a
+// EnvKill names the environment variable of a faultinject build that says where to die (a
+// WAITROOM_TEST_ name: the daemon's configuration ignores those, see config.LoadEnviron): a
 // comma-separated list of point=prefix rules, e.g.
 // "start.after-insert=kill-a-,start.after-engine=kill-b-". The process kills itself with
 // SIGKILL when it reaches a point for an id that starts with the rule's prefix.
-const EnvKill = "WAITROOM_FAULT_KILL"
+const EnvKill = "WAITROOM_TEST_FAULT_KILL"
 
 // EnvOnceDir names the environment variable of a faultinject build that makes each kill
 // happen once: a directory shared by the processes under test, where a process marks a
 // point and id (an exclusively created file) before it dies for them. A retry that passes
 // the same point for the same id, in any of those processes, goes on. Without it a point
 // before any write (start.before-insert) would kill every replica the retry reaches.
-const EnvOnceDir = "WAITROOM_FAULT_ONCE_DIR"
+const EnvOnceDir = "WAITROOM_TEST_FAULT_ONCE_DIR"

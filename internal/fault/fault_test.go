@@ -11,7 +11,7 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/internal/fault"
 )
 
-const childEnv = "WAITROOM_FAULT_TEST_CHILD"
+const childEnv = "WAITROOM_TEST_FAULT_CHILD"
 
 // TestPoint runs a child process that reaches a point its rules name. A normal build must
 // survive it: production binaries cannot be made to die, whatever the environment says. A

@@ -382,15 +382,20 @@ func TestE2EMetricsAfterTraffic(t *testing.T) {
 	// The local completions woke the waiters (no database read): wake_latency{source="local"}.
 	wake := after["camunda_waitroom_wake_latency_seconds"]
 	require.NotNil(t, wake)
-	var local uint64
+	// A batched poll that runs between the row's commit and Room.Complete's local wake-up
+	// wakes that waiter first (source "poll"); on a loaded machine that happens now and then.
+	// Every waiter is woken once, and the local path must carry some of them.
+	var local, all uint64
 	for _, m := range wake.GetMetric() {
+		all += m.GetHistogram().GetSampleCount()
 		for _, lp := range m.GetLabel() {
 			if lp.GetName() == "source" && lp.GetValue() == "local" {
 				local = m.GetHistogram().GetSampleCount()
 			}
 		}
 	}
-	require.GreaterOrEqual(t, local, uint64(n), "waiters woken locally by Room.Complete")
+	require.GreaterOrEqual(t, all, uint64(n), "every waiter was woken")
+	require.Positive(t, local, "waiters woken locally by Room.Complete")
 	lat := after["camunda_waitroom_http_request_duration_seconds"]
 	require.NotNil(t, lat)
 	require.Equal(t, "HISTOGRAM", lat.GetType().String())
@@ -459,6 +464,7 @@ func TestE2EGracefulShutdownAnswers202(t *testing.T) {
 	got := make(chan answer, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodPost, d.base+"/process/"+slowKey+"/start", strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
 		if err != nil {
 			got <- answer{err: err}

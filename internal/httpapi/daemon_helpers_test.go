@@ -82,6 +82,8 @@ type daemonOpts struct {
 	maxWaiters    int           // waitroom.maxWaiters; default 1000
 	startTimeout  time.Duration // http.startTimeout; default 5s
 	startLease    time.Duration // http.startLease; default 3 x startTimeout
+	maxBodyBytes  int           // http.maxBodyBytes; default 2048
+	tenantID      string        // camunda.tenantId
 }
 
 // daemon is one app.Run in this process.
@@ -142,6 +144,10 @@ func daemonYAML(dir string, port int, o daemonOpts) string {
 	if startLease <= 0 {
 		startLease = 3 * startTimeout
 	}
+	maxBody := o.maxBodyBytes
+	if maxBody <= 0 {
+		maxBody = 2048
+	}
 	return fmt.Sprintf(`
 instance: {id: e2e-%d}
 log: {level: info, format: console}
@@ -156,6 +162,7 @@ camunda:
   pollBackoff: {initial: 100ms, max: 500ms}
   shutdownTimeout: 3s
   deployOnStart: %t
+  tenantId: %q
 topics:
   - name: onboard-user/create-account
     handler: onboard-user/create-account
@@ -187,14 +194,14 @@ waitroom:
 http:
   addr: "127.0.0.1:%d"
   authToken: %q
-  maxBodyBytes: 2048
+  maxBodyBytes: %d
   readTimeout: 10s
   writeTimeout: %s
   startableProcesses: [onboard-user, %s, %s, %s]
   startTimeout: %s
   startLease: %s
 retention: {enabled: false}
-`, port, filepath.Join(dir, "waitroom.db"), o.camundaURL, deploy, slowTopic, wait, maxWaiters, port, o.authToken, wait+10*time.Second,
+`, port, filepath.Join(dir, "waitroom.db"), o.camundaURL, deploy, o.tenantID, slowTopic, wait, maxWaiters, port, o.authToken, maxBody, wait+10*time.Second,
 		slowKey, failsKey, notDeployedKey, startTimeout, startLease)
 }
 

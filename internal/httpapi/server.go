@@ -5,13 +5,14 @@ package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -26,8 +27,9 @@ import (
 )
 
 // Waitroom is what the API needs of the waitroom: reserve a wait slot, wait, finish a wait.
+// RoomWaitroom adapts a *waitroom.Room.
 type Waitroom interface {
-	Reserve() (*waitroom.Reservation, error)
+	Reserve() (Reservation, error)
 	Wait(ctx context.Context, id string) (json.RawMessage, error)
 	Complete(ctx context.Context, id string, payload json.RawMessage) (repo.Outcome, error)
 	Fail(ctx context.Context, id string, errBody json.RawMessage) (repo.Outcome, error)
@@ -44,7 +46,7 @@ type Config struct {
 	// Startable is the allow-list of process keys POST /process/{key}/start may start
 	// (http.startableProcesses, defaulting to the embedded models); other keys answer 404.
 	Startable []string
-	// StartLease is the start claim's lease (http.startLease).
+	// StartLease is the start claim's lease (http.startLease); 0 means three StartTimeouts.
 	StartLease time.Duration
 	// StartTimeout bounds one start call (http.startTimeout); the Starter applies it, the
 	// flow uses it to bound what surrounds the call.
@@ -60,10 +62,17 @@ type Config struct {
 	CorrelationVariable string
 	// AuthToken, when set, is required as a bearer token on the /process routes.
 	AuthToken string
+	// MetricsAuth requires AuthToken on /metrics too.
+	MetricsAuth bool
 	// MaxBodyBytes limits request bodies.
 	MaxBodyBytes int64
-	// Ready are the /readyz checks by name.
+	// Ready are the /readyz checks by name. They run in parallel, each within ReadyTimeout.
 	Ready map[string]Check
+	// ReadyTimeout bounds each readiness check; 0 means 3 s.
+	ReadyTimeout time.Duration
+	// Redact, when set, is applied to every readiness message before it is served: /readyz is
+	// open to anyone who reaches the port, and a check's error may quote a URL.
+	Redact func(string) string
 	// Registerer and Gatherer for /metrics; nil means the API counts nothing and serves no
 	// /metrics.
 	Registerer prometheus.Registerer
@@ -73,9 +82,11 @@ type Config struct {
 
 // Server serves the API.
 type Server struct {
-	cfg       Config
-	log       *zap.Logger
-	mux       *http.ServeMux
+	cfg Config
+	log *zap.Logger
+	mux *http.ServeMux
+	// methods lists the methods served per path pattern, for 405 answers.
+	methods   map[string][]string
 	startable map[string]bool
 	reqs      *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
@@ -110,13 +121,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 3 * time.Second
+	}
+	if cfg.MetricsAuth && cfg.AuthToken == "" {
+		return nil, errors.New("httpapi: MetricsAuth needs AuthToken")
+	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 5 * time.Second
+	}
+	if cfg.StartLease == 0 {
+		cfg.StartLease = 3 * cfg.StartTimeout
 	}
 	if cfg.StartLease < 2*cfg.StartTimeout {
 		return nil, fmt.Errorf("httpapi: StartLease %s must be at least twice StartTimeout %s", cfg.StartLease, cfg.StartTimeout)
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), startable: map[string]bool{}}
+	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), methods: map[string][]string{}, startable: map[string]bool{}}
 	for _, k := range cfg.Startable {
 		s.startable[k] = true
 	}
@@ -145,14 +165,21 @@ func New(cfg Config) (*Server, error) {
 			s.starts.WithLabelValues(o)
 		}
 	}
-	s.route("POST /process/{key}/start", s.auth(s.start))
+	s.route("POST /process/{key}/start", s.auth(jsonBody(s.start)))
 	s.route("GET /process/{id}/result", s.auth(s.result))
-	s.route("POST /process/{id}/complete", s.auth(s.finish(true)))
-	s.route("POST /process/{id}/fail", s.auth(s.finish(false)))
+	s.route("POST /process/{id}/complete", s.auth(jsonBody(s.finish(true))))
+	s.route("POST /process/{id}/fail", s.auth(jsonBody(s.finish(false))))
 	s.route("GET /healthz", s.healthz)
 	s.route("GET /readyz", s.readyz)
 	if cfg.Gatherer != nil {
-		s.route("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
+		metrics := promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP
+		if cfg.MetricsAuth {
+			metrics = s.auth(metrics)
+		}
+		s.route("GET /metrics", metrics)
+	}
+	for path, methods := range s.methods {
+		s.mux.HandleFunc(path, methodNotAllowed(methods))
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Type: "not-found", Title: "no such route", Status: http.StatusNotFound,
@@ -166,6 +193,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 
 // route registers a handler and counts its requests under the route pattern.
 func (s *Server) route(pattern string, h http.HandlerFunc) {
+	method, path, _ := strings.Cut(pattern, " ")
+	s.methods[path] = append(s.methods[path], method)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
@@ -194,10 +223,9 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 	if s.cfg.AuthToken == "" {
 		return h
 	}
-	want := []byte("Bearer " + s.cfg.AuthToken)
+	want := tokenDigest("Bearer " + s.cfg.AuthToken)
 	return func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		if !tokenMatches(r.Header.Get("Authorization"), want) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="camunda-waitroom"`)
 			writeProblem(w, Problem{Type: "unauthorized", Title: "authentication required", Status: http.StatusUnauthorized,
 				Detail: "send the configured token (http.authToken) as 'Authorization: Bearer <token>'"})
@@ -207,35 +235,69 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// readBody reads a JSON request body within the size limit. It writes the problem and
-// returns false when the body is too large, empty or not JSON.
+// readBody reads a JSON request body within the size limit: exactly one JSON document,
+// optionally surrounded by white space. It writes the problem and returns false when the
+// body is too large, empty, not JSON, followed by anything but white space, or did not arrive
+// within the server's read timeout.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, what string, allowEmpty bool) (json.RawMessage, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	var raw json.RawMessage
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&raw); err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			writeProblem(w, Problem{Type: "body-too-large", Title: "request body too large", Status: http.StatusRequestEntityTooLarge,
-				Detail: fmt.Sprintf("%s is over the limit of %d bytes (http.maxBodyBytes)", what, s.cfg.MaxBodyBytes)})
-		case errors.Is(err, io.EOF) && allowEmpty:
+		if errors.Is(err, io.EOF) && allowEmpty {
 			return nil, true
-		case errors.Is(err, io.EOF):
-			writeProblem(w, Problem{Type: "invalid-body", Title: "request body missing", Status: http.StatusBadRequest,
-				Detail: fmt.Sprintf("%s must be a JSON document", what)})
-		default:
-			writeProblem(w, Problem{Type: "invalid-body", Title: "request body is not valid JSON", Status: http.StatusBadRequest,
-				Detail: fmt.Sprintf("%s: %v", what, err)})
 		}
+		s.bodyProblem(w, what, err)
 		return nil, false
 	}
-	if dec.More() {
-		writeProblem(w, Problem{Type: "invalid-body", Title: "request body is not valid JSON", Status: http.StatusBadRequest,
-			Detail: fmt.Sprintf("%s must be a single JSON document; found more data after it", what)})
+	// Anything after the document must be white space: a second Decode has to meet EOF.
+	// (Decoder.More is not enough: it reports false for a stray '}' or ']'.)
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err == nil || isSyntaxError(err) {
+			writeProblem(w, Problem{Type: "invalid-body", Title: "request body is not valid JSON", Status: http.StatusBadRequest,
+				Detail: fmt.Sprintf("%s must be a single JSON document; found more data after it", what)})
+			return nil, false
+		}
+		s.bodyProblem(w, what, err)
 		return nil, false
 	}
 	return raw, true
+}
+
+func isSyntaxError(err error) bool {
+	var se *json.SyntaxError
+	return errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// bodyProblem answers a failed body read. Only JSON syntax errors are quoted: a read error
+// names the socket's addresses, which are none of the client's business.
+func (s *Server) bodyProblem(w http.ResponseWriter, what string, err error) {
+	var mbe *http.MaxBytesError
+	var se *json.SyntaxError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		writeProblem(w, Problem{Type: "body-too-large", Title: "request body too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("%s is over the limit of %d bytes (http.maxBodyBytes)", what, s.cfg.MaxBodyBytes)})
+	case errors.Is(err, io.EOF):
+		writeProblem(w, Problem{Type: "invalid-body", Title: "request body missing", Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("%s must be a JSON document", what)})
+	case errors.As(err, &se):
+		writeProblem(w, Problem{Type: "invalid-body", Title: "request body is not valid JSON", Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("%s: %v", what, err)})
+	case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		w.Header().Set("Connection", "close")
+		writeProblem(w, Problem{Type: "request-timeout", Title: "request body not received in time", Status: http.StatusRequestTimeout,
+			Detail: fmt.Sprintf("%s did not arrive within the server's read timeout (http.readTimeout)", what)})
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		writeProblem(w, Problem{Type: "invalid-body", Title: "request body is not valid JSON", Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("%s ended before the JSON document did", what)})
+	default:
+		s.log.Debug("request body read failed", logging.Err(err))
+		writeProblem(w, Problem{Type: "invalid-body", Title: "request body could not be read", Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("%s could not be read completely", what)})
+	}
 }
 
 func badID(w http.ResponseWriter, err error) {
@@ -265,6 +327,9 @@ func parseStart(raw json.RawMessage) (startRequest, error) {
 		case "businessKey":
 			if err := json.Unmarshal(v, &req.BusinessKey); err != nil {
 				return req, errors.New("businessKey must be a string")
+			}
+			if err := checkBusinessKey(req.BusinessKey); err != nil {
+				return req, err
 			}
 		case "correlationId":
 			if err := json.Unmarshal(v, &req.CorrelationID); err != nil {
@@ -484,18 +549,44 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 }
 
-// readyz runs every check with a short deadline: 200 when all pass, 503 naming the failures.
+// readyz runs every check in parallel, each within ReadyTimeout: 200 when all pass, 503
+// naming the failures. A check that does not return in time counts as failed, so one hung
+// dependency cannot hold the answer (or the others) beyond the timeout.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
 	defer cancel()
-	checks := map[string]string{}
-	ready := true
+	type outcome struct {
+		name string
+		err  error
+	}
+	results := make(chan outcome, len(s.cfg.Ready))
 	for name, check := range s.cfg.Ready {
-		if err := check(ctx); err != nil {
+		go func() { results <- outcome{name, check(ctx)} }()
+	}
+	checks := map[string]string{}
+	for name := range s.cfg.Ready {
+		checks[name] = fmt.Sprintf("no answer within %s", s.cfg.ReadyTimeout)
+	}
+	ready := true
+	timeout := time.NewTimer(s.cfg.ReadyTimeout + 100*time.Millisecond) // checks that ignore ctx
+	defer timeout.Stop()
+collect:
+	for range s.cfg.Ready {
+		select {
+		case o := <-results:
+			if o.err != nil {
+				ready = false
+				msg := strings.TrimSpace(o.err.Error())
+				if s.cfg.Redact != nil {
+					msg = s.cfg.Redact(msg)
+				}
+				checks[o.name] = msg
+			} else {
+				checks[o.name] = "ok"
+			}
+		case <-timeout.C:
 			ready = false
-			checks[name] = strings.TrimSpace(err.Error())
-		} else {
-			checks[name] = "ok"
+			break collect
 		}
 	}
 	status, code := "ready", http.StatusOK

@@ -63,6 +63,8 @@ type EngineStarter struct {
 	// Timeout bounds one call (a start runs the process up to its first wait state inside
 	// it: http.startTimeout); 0 means the caller's context only.
 	Timeout time.Duration
+	// TenantID, when set, starts the tenant's process definition (camunda.tenantId).
+	TenantID string
 }
 
 // StartProcess implements Starter: POST /process-definition/key/{key}/start.
@@ -74,7 +76,7 @@ func (s *EngineStarter) StartProcess(ctx context.Context, key, businessKey strin
 	var out struct {
 		ID string `json:"id"`
 	}
-	status, msg, err := s.post(ctx, "/process-definition/key/"+url.PathEscape(key)+"/start", in, &out)
+	status, msg, err := s.post(ctx, "/process-definition/key/"+url.PathEscape(key)+tenantPath(s.TenantID)+"/start", in, &out)
 	if err != nil {
 		return "", fmt.Errorf("start %q: %w", key, err)
 	}
@@ -102,14 +104,17 @@ func notDeployed(msg string) bool {
 	return strings.Contains(m, "no deployed process definition") || strings.Contains(m, "no matching process definition")
 }
 
-// FindInstances implements Starter: the ids of the instances of process key whose variable
-// equals value, running (POST /process-instance) or ended (POST /history/process-instance;
-// needs a history level above none). The POST forms take the variable as JSON: the GET
+// FindInstances implements Starter: the ids of the instances of process key (of TenantID's
+// definition when set) whose variable equals value, running (POST /process-instance) or ended
+// (POST /history/process-instance; needs a history level above none). The POST forms take the variable as JSON: the GET
 // form's "name_eq_value" syntax breaks on values that contain "_", which ids may.
 func (s *EngineStarter) FindInstances(ctx context.Context, key, variable, value string) ([]string, error) {
 	q := map[string]any{
 		"processDefinitionKey": key,
 		"variables":            []map[string]any{{"name": variable, "operator": "eq", "value": value}},
+	}
+	if s.TenantID != "" {
+		q["tenantIdIn"] = []string{s.TenantID}
 	}
 	seen := map[string]bool{}
 	var ids []string
@@ -199,18 +204,36 @@ func notSent(err error) bool {
 	return errors.As(err, &dns)
 }
 
+// tenantPath is the REST path segment that selects a tenant's process definition, or "".
+func tenantPath(tenantID string) string {
+	if tenantID == "" {
+		return ""
+	}
+	return "/tenant-id/" + url.PathEscape(tenantID)
+}
+
 // toVariables converts a JSON object's members to Camunda typed variables: strings, booleans,
 // whole numbers (Long, or Double beyond 2^53), other numbers (Double), null, and objects and
-// arrays as Json (the Spin plugin's type, kept as JSON text).
+// arrays as Json (the Spin plugin's type, kept as JSON text). Names and String values past
+// the engine's column sizes (MaxVariableName, MaxStringVariable) are errors naming the
+// variable.
 func toVariables(m map[string]json.RawMessage) (map[string]Variable, error) {
 	out := make(map[string]Variable, len(m))
 	for name, raw := range m {
 		if name == "" {
 			return nil, errors.New("a variable name is empty")
 		}
+		if err := checkName(name); err != nil {
+			return nil, err
+		}
 		v, err := toVariable(raw)
 		if err != nil {
-			return nil, fmt.Errorf("variable %q: %w", name, err)
+			return nil, fmt.Errorf("variable %q: %w", shorten(name), err)
+		}
+		if str, ok := v.Value.(string); ok && v.Type == "String" {
+			if err := checkString(name, str); err != nil {
+				return nil, err
+			}
 		}
 		out[name] = v
 	}

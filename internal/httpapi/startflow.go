@@ -68,6 +68,27 @@ type StartStore interface {
 	SetInstance(ctx context.Context, id, instanceID string) (string, error)
 }
 
+// Reservation is a wait slot taken before anything is written or started (waitroom.maxWaiters);
+// *waitroom.Reservation is one.
+type Reservation interface {
+	Wait(ctx context.Context, id string) (json.RawMessage, error)
+	Release()
+}
+
+// RoomWaitroom adapts a *waitroom.Room to Waitroom (its Reserve returns the concrete
+// *waitroom.Reservation).
+func RoomWaitroom(r *waitroom.Room) Waitroom { return roomWaitroom{r} }
+
+type roomWaitroom struct{ *waitroom.Room }
+
+func (w roomWaitroom) Reserve() (Reservation, error) {
+	res, err := w.Room.Reserve()
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
+	}
+	return res, nil
+}
+
 // Start outcomes counted by camunda_waitroom_starts_total{outcome}.
 const (
 	startStarted      = "started"        // this caller started the instance
@@ -86,11 +107,11 @@ const (
 var startOutcomes = []string{startStarted, startTakenOver, startFound, startDuplicate, startNotDeployed,
 	startRejected, startNotSent, startUncertain, startExisting, startOverCapacity}
 
-// startCall is one POST /process/{key}/start after validation.
-type startCall struct {
+// flowCall is one POST /process/{key}/start after validation.
+type flowCall struct {
 	id, key, businessKey string
 	vars                 map[string]Variable
-	res                  *waitroom.Reservation
+	res                  Reservation
 	st                   repo.StartState // the row as last read or written
 	deadline             time.Time       // end of the wait (waitroom.timeout)
 	log                  *zap.Logger
@@ -124,7 +145,7 @@ func (s *Server) startFlow(w http.ResponseWriter, r *http.Request, key string, r
 	}
 	defer res.Release()
 
-	c := &startCall{id: req.CorrelationID, key: key, businessKey: req.BusinessKey, vars: vars, res: res,
+	c := &flowCall{id: req.CorrelationID, key: key, businessKey: req.BusinessKey, vars: vars, res: res,
 		deadline: time.Now().Add(s.cfg.WaitTimeout)}
 	if c.id == "" {
 		c.id = waitroom.NewID()
@@ -165,7 +186,7 @@ func (s *Server) startFlow(w http.ResponseWriter, r *http.Request, key string, r
 // launch starts the process for a row whose claim c.st.Attempt this caller holds, and records
 // the instance. It reports whether the caller should go on to wait; when it returns false it
 // has answered.
-func (s *Server) launch(w http.ResponseWriter, r *http.Request, c *startCall, takeover bool) bool {
+func (s *Server) launch(w http.ResponseWriter, r *http.Request, c *flowCall, takeover bool) bool {
 	vars := make(map[string]Variable, len(c.vars)+1)
 	for k, v := range c.vars {
 		vars[k] = v
@@ -189,7 +210,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, c *startCall, ta
 
 // record writes the instance id on the row. A failure is logged and otherwise harmless: the
 // result still reaches the row, and a retry after the lease finds the instance in the engine.
-func (s *Server) record(ctx context.Context, c *startCall, instanceID string) {
+func (s *Server) record(ctx context.Context, c *flowCall, instanceID string) {
 	got, err := s.cfg.Store.SetInstance(ctx, c.id, instanceID)
 	switch {
 	case err != nil:
@@ -209,7 +230,7 @@ func (s *Server) record(ctx context.Context, c *startCall, instanceID string) {
 // startFailed handles a start the engine did not confirm, as the table in the file comment
 // says, and answers. It reports true only when the caller should go on waiting (never now:
 // every failure answers at once).
-func (s *Server) startFailed(w http.ResponseWriter, r *http.Request, c *startCall, err error) bool {
+func (s *Server) startFailed(w http.ResponseWriter, r *http.Request, c *flowCall, err error) bool {
 	ext := map[string]any{"correlationId": c.id, "processKey": c.key}
 	switch {
 	case errors.Is(err, ErrProcessNotFound), errors.Is(err, ErrStartRejected):
@@ -266,7 +287,7 @@ func (s *Server) pendingProblem(w http.ResponseWriter, id string, status int, ty
 // awaitStart waits for the row until c.deadline. While the row has no instance, the wait
 // ends early when the start claim's lease runs out, to check whether the start must be taken
 // over (recover).
-func (s *Server) awaitStart(w http.ResponseWriter, r *http.Request, c *startCall) {
+func (s *Server) awaitStart(w http.ResponseWriter, r *http.Request, c *flowCall) {
 	for {
 		until := c.deadline
 		if c.st.Status == repo.StatusPending && c.st.ProcessKey != "" && c.st.ProcessInstanceID == "" {
@@ -318,7 +339,7 @@ func (s *Server) awaitStart(w http.ResponseWriter, r *http.Request, c *startCall
 // interrupted somewhere, or is slow. It asks the engine for an instance carrying the id; if
 // one exists it is recorded, and if none does, this caller takes the start over and starts
 // it. It reports whether the caller should go on waiting; when false it has answered.
-func (s *Server) recover(w http.ResponseWriter, r *http.Request, c *startCall) bool {
+func (s *Server) recover(w http.ResponseWriter, r *http.Request, c *flowCall) bool {
 	// Two engine queries (runtime, history), each bounded by http.startTimeout, then writes.
 	qctx, cancel := detached(r.Context(), 2*s.cfg.StartTimeout+5*time.Second)
 	defer cancel()

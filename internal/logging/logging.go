@@ -55,6 +55,25 @@ func New(w io.Writer, level, format string) (*zap.Logger, error) {
 	return zap.New(core, zap.AddCaller()), nil
 }
 
+// Scrubbing returns a writer that passes every write through scrub before w. zap writes one
+// whole entry per Write, so a secret is never split across two calls.
+func Scrubbing(w io.Writer, scrub func(string) string) io.Writer {
+	return &scrubWriter{w: w, scrub: scrub}
+}
+
+type scrubWriter struct {
+	w     io.Writer
+	scrub func(string) string
+}
+
+func (s *scrubWriter) Write(p []byte) (int, error) {
+	out := s.scrub(string(p))
+	if _, err := io.WriteString(s.w, out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 // Component returns the logger of one component: named, and tagged with the component field.
 func Component(root *zap.Logger, name string) *zap.Logger {
 	return root.Named(name).With(zap.String(KeyComponent, name))

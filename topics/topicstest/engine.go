@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,7 +39,13 @@ type Engine struct {
 // Main starts an engine (or attaches to WAITROOM_TEST_CAMUNDA_URL), stores it in *e, runs
 // the tests and stops it. Without the engine jar the tests that Need it are skipped, except
 // with CI=true where a missing jar fails the package.
+//
+// While fuzzing (go test -fuzz) no engine starts: the fuzzing engine runs the test binary
+// once per worker, and fuzz targets must not need a JVM each; tests that Need one skip.
 func Main(m *testing.M, e **Engine) int {
+	if Fuzzing() {
+		return m.Run()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), enginetest.DefaultStartTimeout+10*time.Second)
 	eng, err := enginetest.Start(ctx, enginetest.Options{})
 	cancel()
@@ -59,6 +66,20 @@ func Main(m *testing.M, e **Engine) int {
 	defer cancel()
 	_ = eng.Stop(stopCtx)
 	return code
+}
+
+// Fuzzing reports whether the test binary runs as a fuzzing coordinator or worker.
+func Fuzzing() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		return true
+	}
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		return true
+	}
+	return false
 }
 
 // Need skips t when no engine runs (outside CI; in CI Main already failed).
