@@ -29,12 +29,15 @@ type Config struct {
 	HTTP HTTP `mapstructure:"http"`
 	// Retention bounds the table's growth.
 	Retention Retention `mapstructure:"retention"`
+	// Failover hands a dead replica's external tasks to the survivors.
+	Failover Failover `mapstructure:"failover"`
 }
 
 // Instance identifies this replica to the engine (worker id) and in process_store (owner).
 type Instance struct {
 	// ID is this replica's id; "" means host name plus a random suffix, so replicas never share
-	// one. It is the default Camunda worker id and the owner of rows this replica registers.
+	// one. It is the owner of rows this replica registers, and the start of its default
+	// Camunda worker id.
 	ID string `mapstructure:"id"`
 }
 
@@ -87,7 +90,8 @@ type Store struct {
 type Camunda struct {
 	// URL is the engine's REST root, e.g. http://localhost:8080/engine-rest.
 	URL string `mapstructure:"url"`
-	// WorkerID is sent with every fetch-and-lock; "" means instance.id.
+	// WorkerID is sent with every fetch-and-lock; "" means instance.id plus a suffix new at
+	// each start (see bootWorkerID: a restarted replica must not share its predecessor's).
 	WorkerID string `mapstructure:"workerId"`
 	// TenantID isolates this deployment in an engine shared with others: the embedded models
 	// are deployed for this tenant, processes are started as this tenant's, and topics fetch
@@ -237,6 +241,34 @@ type HTTP struct {
 	// ReadTimeout and WriteTimeout are the server's; WriteTimeout must exceed the longest wait.
 	ReadTimeout  time.Duration `mapstructure:"readTimeout"`
 	WriteTimeout time.Duration `mapstructure:"writeTimeout"`
+
+	// StartableProcesses is the allow-list of process definition keys POST
+	// /process/{key}/start may start; empty means the keys of the embedded models (the
+	// processes this daemon serves). Any other key answers 404 and writes nothing.
+	StartableProcesses []string `mapstructure:"startableProcesses"`
+	// StartTimeout bounds one start call to the engine (the engine runs the process to its
+	// first wait state inside it). A start that times out may still have started: the row
+	// stays PENDING and the answer is 503 with the result's Location.
+	StartTimeout time.Duration `mapstructure:"startTimeout"`
+	// StartLease is how long the replica that registered a start holds it before another
+	// replica, retrying the same correlation id, may check the engine for the instance and
+	// take the start over. It must exceed StartTimeout with margin (at least twice it), so a
+	// start the engine answers late still lands inside the lease.
+	StartLease time.Duration `mapstructure:"startLease"`
+}
+
+// Failover is how replicas notice a dead peer: each beats into process_store_heartbeat, and
+// one survivor unlocks the engine tasks a replica holds once its beats stop, so they are
+// worked again within seconds instead of a lock duration.
+type Failover struct {
+	// Enabled runs the heartbeat and the sweep.
+	Enabled bool `mapstructure:"enabled"`
+	// HeartbeatInterval is how often a replica beats (and the survivor sweeps).
+	HeartbeatInterval time.Duration `mapstructure:"heartbeatInterval"`
+	// DeadAfter is how old a replica's last beat must be before its tasks are unlocked. A
+	// replica only slow for longer loses its tasks to others; the engine refuses its late
+	// completions (the lock is gone) and handlers run at least once anyway.
+	DeadAfter time.Duration `mapstructure:"deadAfter"`
 }
 
 // Retention bounds the table's growth.

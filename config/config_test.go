@@ -28,7 +28,7 @@ func TestEmbeddedDefaults(t *testing.T) {
 	require.Equal(t, 20*time.Second, c.Camunda.AsyncResponseTimeout)
 	require.Equal(t, ":8088", c.HTTP.Addr)
 	require.NotEmpty(t, c.Instance.ID)
-	require.Equal(t, c.Instance.ID, c.Camunda.WorkerID)
+	require.True(t, strings.HasPrefix(c.Camunda.WorkerID, c.Instance.ID+"."), "worker id %q = instance id + a per-start suffix", c.Camunda.WorkerID)
 	require.Len(t, c.Topics, 2)
 	require.Equal(t, "onboard-user/prepare-response", c.Topics[1].Name)
 	require.Equal(t, "correlationId", c.Topics[1].Result.CorrelationVariable)
@@ -55,7 +55,13 @@ func TestFullGoodFile(t *testing.T) {
 	c, src, err := Load("testdata/full.good.yaml", env(nil))
 	require.NoError(t, err)
 	require.Equal(t, "testdata/full.good.yaml", src.File)
-	require.Equal(t, "replica-a", c.Camunda.WorkerID)
+	require.Regexp(t, `^replica-a\.[0-9a-f]{4}$`, c.Camunda.WorkerID, "instance id + a per-start suffix")
+	again, _, err := Load("testdata/full.good.yaml", env(nil))
+	require.NoError(t, err)
+	require.NotEqual(t, c.Camunda.WorkerID, again.Camunda.WorkerID, "each start gets its own worker id")
+	set, _, err := Load("testdata/full.good.yaml", env(map[string]string{"WAITROOM_CAMUNDA_WORKERID": "fixed-worker"}))
+	require.NoError(t, err)
+	require.Equal(t, "fixed-worker", set.Camunda.WorkerID, "a configured worker id is used as is")
 	require.Equal(t, DriverPostgres, c.Store.Driver)
 	require.Len(t, c.Topics, 1, "a file's topic list replaces the default list")
 	tp := c.Topics[0]
@@ -119,6 +125,11 @@ func TestBadFiles(t *testing.T) {
 			secrets: []string{"pw-secret", "tok-secret"},
 		},
 		"not-yaml.bad.yaml": {want: []string{"not-yaml.bad.yaml", "must be valid YAML"}},
+		"start.bad.yaml": {want: []string{
+			`http.startableProcesses[1] = "no spaces please": must be a process definition key`,
+			`http.startLease = "15s": must be at least twice http.startTimeout (10s)`,
+			`failover.deadAfter = "5s": must be at least three failover.heartbeatInterval (2s)`,
+		}},
 		"entra.bad.yaml": {want: []string{
 			`store.params.fedauth = "<redacted>": must be one of go-mssqldb's Entra ID workflows`, "ActiveDirectoryDefault",
 			`store.migrateTimeout = "0s": must be a positive duration`,
@@ -160,6 +171,28 @@ func TestBadFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStartAndFailoverKeys: the start protocol's and failover's defaults, and the allow-list
+// from the environment as a comma-separated list.
+func TestStartAndFailoverKeys(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, _, err := Load("", env(nil))
+	require.NoError(t, err)
+	require.Empty(t, c.HTTP.StartableProcesses, "empty: the embedded models")
+	require.Equal(t, 5*time.Second, c.HTTP.StartTimeout)
+	require.Equal(t, 15*time.Second, c.HTTP.StartLease)
+	require.True(t, c.Failover.Enabled)
+	require.Equal(t, time.Second, c.Failover.HeartbeatInterval)
+	require.Equal(t, 4*time.Second, c.Failover.DeadAfter)
+
+	c, _, err = Load("", env(map[string]string{
+		"WAITROOM_HTTP_STARTABLEPROCESSES": "onboard-user,invoice.v2",
+		"WAITROOM_FAILOVER_ENABLED":        "false",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, []string{"onboard-user", "invoice.v2"}, c.HTTP.StartableProcesses)
+	require.False(t, c.Failover.Enabled)
 }
 
 func TestMissingExplicitFile(t *testing.T) {

@@ -69,6 +69,9 @@ var tenantPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // idPattern is the correlation id rule of repo.ValidateID, which instance ids follow too.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
+// processKeyPattern is the HTTP API's rule for a process definition key.
+var processKeyPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
+
 // Drivers the store supports.
 const (
 	DriverSQLite   = "sqlite"
@@ -121,7 +124,7 @@ func (c *Config) resolve() {
 		c.Instance.ID = generateInstanceID()
 	}
 	if c.Camunda.WorkerID == "" {
-		c.Camunda.WorkerID = c.Instance.ID
+		c.Camunda.WorkerID = bootWorkerID(c.Instance.ID)
 	}
 	s := &c.Store
 	s.Driver = strings.ToLower(strings.TrimSpace(s.Driver))
@@ -184,6 +187,21 @@ func generateInstanceID() string {
 		id = id[len(id)-64:]
 	}
 	return id
+}
+
+// bootWorkerID is the default Camunda worker id: the instance id plus a suffix new at each
+// start. A killed replica's last long poll stays queued in the engine until its
+// asyncResponseTimeout and locks tasks for its worker id; a restarted replica under the same
+// id would neither work them (it did not fetch them) nor let the failover sweep unlock them
+// (the id beats again). With a new id per start the old one goes silent and is swept.
+func bootWorkerID(instanceID string) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	suffix := "." + hex.EncodeToString(b[:])
+	if len(instanceID)+len(suffix) > 64 {
+		instanceID = instanceID[:64-len(suffix)]
+	}
+	return instanceID + suffix
 }
 
 // entraWorkflows are the fedauth values go-mssqldb's azuread driver knows
@@ -455,6 +473,26 @@ func (c *Config) Validate() error {
 	}
 	if h.WriteTimeout <= w.Timeout {
 		add("http.writeTimeout", h.WriteTimeout, "must be longer than waitroom.timeout (%s), or answers are cut off", w.Timeout)
+	}
+
+	for i, k := range h.StartableProcesses {
+		if !processKeyPattern.MatchString(k) {
+			add(fmt.Sprintf("http.startableProcesses[%d]", i), k, "must be a process definition key: 1 to 255 characters from [A-Za-z0-9._-]")
+		}
+	}
+	if h.StartTimeout < 100*time.Millisecond {
+		add("http.startTimeout", h.StartTimeout, "must be at least 100ms")
+	}
+	if h.StartLease < 2*h.StartTimeout || h.StartLease > 24*time.Hour {
+		add("http.startLease", h.StartLease, "must be at least twice http.startTimeout (%s), so a start the engine answers late still lands inside the lease, and at most 24h", h.StartTimeout)
+	}
+
+	f := c.Failover
+	if f.HeartbeatInterval < 100*time.Millisecond {
+		add("failover.heartbeatInterval", f.HeartbeatInterval, "must be at least 100ms")
+	}
+	if f.DeadAfter < 3*f.HeartbeatInterval || f.DeadAfter > 24*time.Hour {
+		add("failover.deadAfter", f.DeadAfter, "must be at least three failover.heartbeatInterval (%s), so one late beat is not a death, and at most 24h", f.HeartbeatInterval)
 	}
 
 	r := c.Retention

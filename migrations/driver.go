@@ -44,6 +44,9 @@ type connDriver struct {
 	mu     sync.Mutex
 	locked bool
 	failed bool
+	// hold keeps the lock from the engine's first Lock until release: Up runs one engine call
+	// per migration (see Up), and the lock (on SQLite, the transaction) spans them all.
+	hold bool
 	// state is the dialect's lock state: the PostgreSQL lock key, the SQL Server resource,
 	// the SQLite busy_timeout to restore.
 	state any
@@ -63,6 +66,9 @@ func (c *connDriver) Close() error { return nil }
 func (c *connDriver) Lock() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.locked && c.hold {
+		return nil
+	}
 	if c.locked {
 		return database.ErrLocked
 	}
@@ -97,6 +103,9 @@ func (c *connDriver) Unlock() error {
 	defer c.mu.Unlock()
 	if !c.locked {
 		return database.ErrNotLocked
+	}
+	if c.hold {
+		return nil // released by release, after the last migration
 	}
 	return c.unlockLocked(c.ctx)
 }

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"os"
 	"sort"
 	"time"
 
@@ -103,17 +104,27 @@ func Up(ctx context.Context, db *sql.DB, driver string) (err error) {
 	// The engine's lock timeout would return while the Lock call goes on in the background and
 	// may still take the lock; let ctx bound the wait instead (Lock passes it to the database).
 	m.LockTimeout = time.Duration(math.MaxInt64)
-	switch err := m.Up(); {
-	case err == nil, errors.Is(err, migrate.ErrNoChange):
-		return nil
-	default:
-		var dirty migrate.ErrDirty
-		if errors.As(err, &dirty) {
-			return fmt.Errorf("migrations: %s: version %d is marked dirty in %s: a migration failed partway (cut off, or an error); check the schema against %s/%03d_*.up.sql, then either finish it by hand and run 'worker migrate force %d', or run 'worker migrate force %d' and 'worker migrate up' to run it again (the SQL Server and PostgreSQL files are guarded): %w",
-				driver, dirty.Version, Table, driver, dirty.Version, dirty.Version, previous(driver, uint(dirty.Version)), err)
+	// One migration per engine call (Steps(1)), under one lock held from the first call to
+	// release: the engine's Up reads the next migration ahead into a pipe while it runs the
+	// current one, and when the current one fails nothing ever reads that pipe, which leaks
+	// the goroutine writing it. Steps(1) reads only the migration it runs.
+	drv.hold = true
+	for {
+		err = m.Steps(1)
+		if err == nil {
+			continue
 		}
-		return fmt.Errorf("migrations: %s: up: %w", driver, err)
+		if errors.Is(err, os.ErrNotExist) { // no next migration: up to date
+			return nil
+		}
+		break
 	}
+	var dirty migrate.ErrDirty
+	if errors.As(err, &dirty) {
+		return fmt.Errorf("migrations: %s: version %d is marked dirty in %s: a migration failed partway (cut off, or an error); check the schema against %s/%03d_*.up.sql, then either finish it by hand and run 'worker migrate force %d', or run 'worker migrate force %d' and 'worker migrate up' to run it again (the SQL Server and PostgreSQL files are guarded): %w",
+			driver, dirty.Version, Table, driver, dirty.Version, dirty.Version, previous(driver, uint(dirty.Version)), err)
+	}
+	return fmt.Errorf("migrations: %s: up: %w", driver, err)
 }
 
 // Force records version as the applied version and clears the dirty flag, without running

@@ -95,20 +95,14 @@ func mustUp(t *testing.T, db *sql.DB, driver string) {
 
 func latest(t *testing.T, driver string) uint {
 	t.Helper()
-	fsys, err := migrations.FS(driver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := fs.Glob(fsys, "*.up.sql")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("no migrations for %s: %v", driver, err)
-	}
+	names := embedded(t, driver)
 	var v uint
 	fmt.Sscanf(names[len(names)-1], "%d", &v)
 	return v
 }
 
-// embedded returns the names of a dialect's migration files, in order.
+// embedded lists the dialect's migration files in order. Tests derive the expected versions
+// from it, so adding a migration does not mean editing them.
 func embedded(t *testing.T, driver string) []string {
 	t.Helper()
 	fsys, err := migrations.FS(driver)
@@ -116,8 +110,8 @@ func embedded(t *testing.T, driver string) []string {
 		t.Fatal(err)
 	}
 	names, err := fs.Glob(fsys, "*.up.sql")
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no migrations for %s: %v", driver, err)
 	}
 	return names
 }
@@ -178,9 +172,14 @@ func checkMigrated(t *testing.T, db *sql.DB, driver string) {
 	if rep.Current != want || rep.Latest != want || rep.Dirty || len(rep.Pending) != 0 {
 		t.Fatalf("Status = %+v, want current = latest = %d, clean, nothing pending", rep, want)
 	}
-	// The store's columns are all there, owner included.
-	if _, err := db.ExecContext(ctx(t), `SELECT correlation_id, status, payload_json, error_json, owner, started_at, updated_at FROM process_store WHERE 1 = 0`); err != nil {
+	// The store's columns are all there, owner and the start protocol's included, and the
+	// heartbeat table.
+	if _, err := db.ExecContext(ctx(t), `SELECT correlation_id, status, payload_json, error_json, owner, started_at, updated_at,
+  process_key, process_instance_id, start_attempt, start_lease_until FROM process_store WHERE 1 = 0`); err != nil {
 		t.Fatalf("process_store columns: %v", err)
+	}
+	if _, err := db.ExecContext(ctx(t), `SELECT worker_id, started_at, beat_at FROM process_store_heartbeat WHERE 1 = 0`); err != nil {
+		t.Fatalf("process_store_heartbeat columns: %v", err)
 	}
 }
 
@@ -232,7 +231,7 @@ func TestSQLiteStatusAndUpTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantPending := embedded(t, repo.DriverSQLite)
-	for _, want := range []string{"001_create_process_store.up.sql", "002_add_owner.up.sql", "004_status_indexes.up.sql"} {
+	for _, want := range []string{"001_create_process_store.up.sql", "002_add_owner.up.sql", "003_start_protocol.up.sql", "004_status_indexes.up.sql"} {
 		if !slices.Contains(wantPending, want) {
 			t.Fatalf("embedded sqlite migrations %v lack %s", wantPending, want)
 		}
@@ -444,6 +443,31 @@ func TestMSSQLFiles(t *testing.T) {
 			t.Errorf("002 lacks %q", want)
 		}
 	}
+	three := read("003_start_protocol.up.sql")
+	for _, want := range []string{
+		"IF COL_LENGTH(N'dbo.process_store', N'process_key') IS NULL",
+		"ALTER TABLE dbo.process_store ADD process_key VARCHAR(255) NULL;",
+		"IF COL_LENGTH(N'dbo.process_store', N'process_instance_id') IS NULL",
+		"ALTER TABLE dbo.process_store ADD process_instance_id VARCHAR(64) NULL;",
+		"IF COL_LENGTH(N'dbo.process_store', N'start_attempt') IS NULL",
+		"ALTER TABLE dbo.process_store ADD start_attempt BIGINT NULL;",
+		"IF COL_LENGTH(N'dbo.process_store', N'start_lease_until') IS NULL",
+		"ALTER TABLE dbo.process_store ADD start_lease_until DATETIME2(3) NULL;",
+		"IF OBJECT_ID(N'dbo.process_store_heartbeat', N'U') IS NULL",
+		"worker_id   VARCHAR(64) COLLATE Latin1_General_100_BIN2 NOT NULL PRIMARY KEY,",
+		"beat_at     DATETIME2(3) NOT NULL DEFAULT SYSUTCDATETIME()",
+	} {
+		if !strings.Contains(three, want) {
+			t.Errorf("003 lacks %q", want)
+		}
+	}
+	// Every added column is nullable: adding it changes only metadata, and rows the Node.js
+	// service writes stay valid.
+	for _, l := range strings.Split(three, "\n") {
+		if strings.Contains(l, "ALTER TABLE") && !strings.HasSuffix(strings.TrimSpace(l), "NULL;") {
+			t.Errorf("003 adds a column that is not nullable: %s", strings.TrimSpace(l))
+		}
+	}
 	four := read("004_status_indexes.up.sql")
 	norm := strings.Join(strings.Fields(four), " ")
 	for _, want := range []string{
@@ -466,7 +490,7 @@ func TestMSSQLFiles(t *testing.T) {
 		t.Error("004 drops or creates more than the two indexes it is about")
 	}
 	// golang-migrate-style runners send a file as one batch: GO would be a syntax error.
-	for name, text := range map[string]string{"001": one, "002": two, "004": four} {
+	for name, text := range map[string]string{"001": one, "002": two, "003": three, "004": four} {
 		for _, l := range strings.Split(text, "\n") {
 			if strings.EqualFold(strings.TrimSpace(l), "GO") {
 				t.Errorf("%s contains a GO batch separator", name)

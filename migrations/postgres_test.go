@@ -91,8 +91,8 @@ func TestPostgresConcurrent(t *testing.T) {
 	}
 	checkMigrated(t, dbs[0], repo.DriverPostgres)
 	var tables int
-	if err := dbs[0].QueryRowContext(ctx(t), `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables); err != nil || tables != 2 {
-		t.Fatalf("%d tables in the schema, %v; want process_store and %s", tables, err, migrations.Table)
+	if err := dbs[0].QueryRowContext(ctx(t), `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()`).Scan(&tables); err != nil || tables != 3 {
+		t.Fatalf("%d tables in the schema, %v; want process_store, process_store_heartbeat and %s", tables, err, migrations.Table)
 	}
 }
 

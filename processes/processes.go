@@ -16,14 +16,27 @@ import (
 type Model struct {
 	// Name is the deployment resource name (e.g. onboard-user.bpmn).
 	Name string
+	// Key is the process definition key (the BPMN process id) the model deploys: what the
+	// HTTP API may start by default (http.startableProcesses).
+	Key  string
 	Data []byte
 }
 
 // Models lists every embedded model.
 func Models() []Model {
 	return []Model{
-		{Name: onboarduser.ModelName, Data: onboarduser.BPMN},
+		{Name: onboarduser.ModelName, Key: onboarduser.ProcessKey, Data: onboarduser.BPMN},
 	}
+}
+
+// Keys lists the process definition keys of the embedded models: the default allow-list of
+// the HTTP API's starts.
+func Keys() []string {
+	var out []string
+	for _, m := range Models() {
+		out = append(out, m.Key)
+	}
+	return out
 }
 
 // RegisterAll registers every process's handlers and the generic "result" handler.

@@ -33,7 +33,12 @@ func TestModels(t *testing.T) {
 		for _, p := range doc.Processes {
 			assert.NotEmpty(t, p.TTL, "process %s in %s has no camunda:historyTimeToLive", p.ID, m.Name)
 		}
+		// Key is the process the model deploys: the default allow-list of HTTP starts.
+		require.Len(t, doc.Processes, 1, "%s: one process per model, so Key names it", m.Name)
+		assert.Equal(t, doc.Processes[0].ID, m.Key, m.Name)
+		assert.Contains(t, processes.Keys(), m.Key)
 	}
+	assert.Len(t, processes.Keys(), len(models))
 }
 
 // TestRegisterAll: config.yaml's topics resolve to registered handlers.

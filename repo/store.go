@@ -4,7 +4,8 @@
 //
 // The table is the seed service's (see migrations/mssql/001_create_process_store.up.sql) plus a
 // nullable owner column (002_add_owner.up.sql): which instance registered a wait, so that
-// shutting one replica down clears only its own waits.
+// shutting one replica down clears only its own waits; and the start protocol's columns and
+// the replicas' heartbeat table (003_start_protocol.up.sql, see start.go).
 //
 // Construct a store with stores.Open (package repo/stores), which dispatches on
 // Options.Driver, or with New/Open of one dialect package.
@@ -170,6 +171,11 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the connection pool.
 	Close() error
+
+	// The start protocol (BeginStart, ReadStart, ClaimStart, ReleaseStart, SetInstance) and
+	// the replicas' heartbeats: see start.go.
+	Starts
+	Heartbeats
 }
 
 // NotifyChannel is the PostgreSQL channel on which the postgres store's Complete, Fail and

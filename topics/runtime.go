@@ -362,6 +362,12 @@ func (r *Runtime) Run(ctx context.Context) error {
 	}
 
 	r.log.Info("external-task worker starting", zap.Int("topics", len(r.subs)), zap.Int("polls", len(r.groups)))
+	// Tasks still locked under this worker id belong to an earlier life of this replica (a
+	// restart with the same instance.id after a crash): nothing runs them now, so hand them
+	// back before the first poll instead of letting them wait out their locks.
+	startCtx, cancelStart := context.WithTimeout(detached, r.eng.reqTO)
+	r.unlockOrphans(startCtx)
+	cancelStart()
 	if len(r.groups) == 0 {
 		r.setReady(nil)
 	}
@@ -480,9 +486,10 @@ func (r *Runtime) runningCount() int {
 }
 
 // unlockOrphans unlocks every task the engine shows locked by this worker that has no running
-// handler: tasks whose fetch answer was lost when a long poll was aborted (the engine may lock
-// them just as the request is cancelled), so they go back to the queue now instead of after
-// their lock duration.
+// handler: at start, tasks an earlier life of this replica held when it died; at stop, tasks
+// whose fetch answer was lost when a long poll was aborted (the engine may lock them just as
+// the request is cancelled). They go back to the queue now instead of after their lock
+// duration.
 func (r *Runtime) unlockOrphans(ctx context.Context) {
 	if len(r.subs) == 0 {
 		return

@@ -159,6 +159,7 @@ type Room struct {
 	mu       sync.Mutex
 	waiting  map[string]map[*waiter]struct{} // correlation id -> its waiters
 	count    int                             // waiters in waiting
+	reserved int                             // slots held by Reservations, not waiting now
 	fresh    map[string]struct{}             // awaited ids not read since their first waiter came
 	notified map[string]time.Time            // awaited ids notified, not read yet -> when
 	recent   recentCache                     // results this Room knows without a read
@@ -181,6 +182,9 @@ type Room struct {
 
 type waiter struct {
 	ch chan repo.Record // buffered 1: the dispatcher never blocks on a waiter
+	// reserved: the waiter holds a Reservation's slot, which goes back to the reservation
+	// (not to the pool) when the wait ends.
+	reserved bool
 }
 
 // New builds a Room on store. Zero fields of cfg take the package defaults.
@@ -339,23 +343,66 @@ func (r *Room) Register(ctx context.Context, id string) (string, error) {
 // Await registers id ("" generates one) and waits for it: the seed's createWait. It returns
 // the id along with Wait's result.
 func (r *Room) Await(ctx context.Context, id string) (string, json.RawMessage, error) {
-	if r.Waiters() >= r.cfg.MaxWaiters {
-		return id, nil, ErrTooManyWaiters // before creating a row nobody would wait on
-	}
-	id, err := r.Register(ctx, id)
+	res, err := r.Reserve() // before creating a row nobody would wait on
 	if err != nil {
 		return id, nil, err
 	}
-	p, err := r.Wait(ctx, id)
+	defer res.Release()
+	id, err = r.Register(ctx, id)
+	if err != nil {
+		return id, nil, err
+	}
+	p, err := res.Wait(ctx, id)
 	return id, p, err
+}
+
+// Reservation is one of cfg.MaxWaiters wait slots, taken before anything is written or
+// started for a wait (Reserve), so that concurrent starts cannot overshoot the limit: a start
+// that gets no slot has done nothing yet, and one that got a slot always can wait. Release it
+// when done; Wait on it as often as needed in between.
+type Reservation struct {
+	r    *Room
+	once sync.Once
+}
+
+// Reserve takes a wait slot, or fails at once with ErrTooManyWaiters when cfg.MaxWaiters
+// waits are in progress or reserved.
+func (r *Room) Reserve() (*Reservation, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.count+r.reserved >= r.cfg.MaxWaiters {
+		return nil, ErrTooManyWaiters
+	}
+	r.reserved++
+	return &Reservation{r: r}, nil
+}
+
+// Wait is Room.Wait on the reserved slot: it never fails with ErrTooManyWaiters. One wait at a
+// time per reservation.
+func (res *Reservation) Wait(ctx context.Context, id string) (json.RawMessage, error) {
+	return res.r.wait(ctx, id, true)
+}
+
+// Release gives the slot back. It is safe to call more than once, but not during a Wait.
+func (res *Reservation) Release() {
+	res.once.Do(func() {
+		res.r.mu.Lock()
+		res.r.reserved--
+		res.r.mu.Unlock()
+	})
 }
 
 // Wait blocks until id's row leaves PENDING and returns its DONE payload, or a *ProcessError
 // with its ERROR body. It returns ErrTimeout after cfg.Timeout (the row stays PENDING), ctx's
 // error if ctx ends first, ErrTooManyWaiters at once when cfg.MaxWaiters waits are in
-// progress, and ErrClosed when the Room stops. An id with no row is waited for like a PENDING
-// one (InsertFinished may create it finished).
+// progress or reserved (Reserve), and ErrClosed when the Room stops. An id with no row is
+// waited for like a PENDING one (InsertFinished may create it finished).
 func (r *Room) Wait(ctx context.Context, id string) (json.RawMessage, error) {
+	return r.wait(ctx, id, false)
+}
+
+// wait is Wait; reserved says the caller holds a Reservation, whose slot the wait uses.
+func (r *Room) wait(ctx context.Context, id string, reserved bool) (json.RawMessage, error) {
 	if id == "" {
 		return nil, fmt.Errorf("waitroom: wait: %w", repo.ErrInvalidID)
 	}
@@ -367,13 +414,15 @@ func (r *Room) Wait(ctx context.Context, id string) (json.RawMessage, error) {
 		return nil, ErrClosed
 	default:
 	}
-	w := &waiter{ch: make(chan repo.Record, 1)}
+	w := &waiter{ch: make(chan repo.Record, 1), reserved: reserved}
 	r.mu.Lock()
 	if rec, ok := r.recent.get(id, r.now()); ok {
 		r.mu.Unlock()
 		return result(rec)
 	}
-	if r.count >= r.cfg.MaxWaiters {
+	if reserved {
+		r.reserved-- // the slot moves to the waiter, and back when it leaves
+	} else if r.count+r.reserved >= r.cfg.MaxWaiters {
 		r.mu.Unlock()
 		return nil, ErrTooManyWaiters
 	}
@@ -425,6 +474,9 @@ func (r *Room) remove(id string, w *waiter) bool {
 		delete(r.notified, id)
 	}
 	r.count--
+	if w.reserved {
+		r.reserved++
+	}
 	n := r.count
 	r.mu.Unlock()
 	r.metrics.SetWaiters(n)
@@ -451,6 +503,9 @@ func (r *Room) wake(rec repo.Record, src WakeSource) int {
 	delete(r.notified, rec.CorrelationID)
 	for w := range set {
 		w.ch <- rec
+		if w.reserved {
+			r.reserved++
+		}
 	}
 	r.count -= len(set)
 	n := r.count

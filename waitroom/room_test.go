@@ -218,6 +218,57 @@ func TestMaxWaitersFailsFast(t *testing.T) {
 	recv(t, ch2, time.Second)
 }
 
+// TestReservationsCountAgainstMaxWaiters: a reserved slot is taken before anything is waited
+// on, a reservation's waits never fail for capacity, and its slot goes back to it, not to
+// the pool, between its waits.
+func TestReservationsCountAgainstMaxWaiters(t *testing.T) {
+	t.Parallel()
+	cfg := fastCfg()
+	cfg.MaxWaiters = 2
+	r := newTestRoom(t, newMemStore(), cfg)
+	ctx := context.Background()
+	a, err := r.Reserve()
+	require.NoError(t, err)
+	b, err := r.Reserve()
+	require.NoError(t, err)
+	_, err = r.Reserve()
+	require.ErrorIs(t, err, ErrTooManyWaiters, "a third reservation overshoots")
+	_, err = r.Wait(ctx, "plain")
+	require.ErrorIs(t, err, ErrTooManyWaiters, "a plain wait cannot take a reserved slot")
+	_, _, err = r.Await(ctx, "await")
+	require.ErrorIs(t, err, ErrTooManyWaiters)
+
+	// Both reservations wait at once; their waits end (one completed, one cancelled) and
+	// their slots stay theirs.
+	_, err = r.Register(ctx, "res-a")
+	require.NoError(t, err)
+	cctx, cancel := context.WithCancel(ctx)
+	chA := make(chan error, 1)
+	go func() { _, err := a.Wait(ctx, "res-a"); chA <- err }()
+	chB := make(chan error, 1)
+	go func() { _, err := b.Wait(cctx, "res-b"); chB <- err }()
+	eventually(t, 5*time.Second, "both reserved waits in progress", func() bool { return r.Waiters() == 2 })
+	_, err = r.Complete(ctx, "res-a", json.RawMessage(`1`))
+	require.NoError(t, err)
+	cancel()
+	require.NoError(t, <-chA)
+	require.ErrorIs(t, <-chB, context.Canceled)
+	assert.Equal(t, 0, r.Waiters())
+	_, err = r.Wait(ctx, "plain")
+	require.ErrorIs(t, err, ErrTooManyWaiters, "the slots went back to the reservations")
+
+	// Released (twice: harmless), the slots are free again.
+	a.Release()
+	a.Release()
+	b.Release()
+	c, err := r.Reserve()
+	require.NoError(t, err)
+	d, err := r.Reserve()
+	require.NoError(t, err)
+	c.Release()
+	d.Release()
+}
+
 func TestRegisterOnFinishedRowReturnsAtOnce(t *testing.T) {
 	t.Parallel()
 	mem := newMemStore()

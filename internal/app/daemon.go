@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/breaker"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/fault"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/httpapi"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/metrics"
@@ -125,16 +127,34 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	httpLog := logging.Component(log, "http")
 	migrated := &migrationCheck{cfg: cfg}
 	defer migrated.close()
+	startable := cfg.HTTP.StartableProcesses
+	if len(startable) == 0 {
+		startable = processes.Keys()
+	}
+	// Until the embedded models are deployed (camunda.deployOnStart, in the background), a
+	// start would find no definition and fail its row for good: refuse it with 503 instead,
+	// before anything is written.
+	deployed := &deployGate{}
+	if !cfg.Camunda.DeployOnStart {
+		deployed.done.Store(true)
+	}
+	if fault.Enabled {
+		log.Warn("fault injection is compiled in (build tag faultinject): a test build, never for production", zap.String("env", fault.EnvKill))
+	}
 	api, err := httpapi.New(httpapi.Config{
-		Waitroom: room,
+		Waitroom: httpapi.RoomWaitroom(room),
 		Store:    store,
 		Starter: &httpapi.EngineStarter{
 			BaseURL:   cfg.Camunda.URL,
 			Client:    hc,
 			Authorize: topics.Authorize(cfg.Camunda.Auth),
-			Timeout:   cfg.Camunda.RequestTimeout,
+			Timeout:   cfg.HTTP.StartTimeout,
 			TenantID:  cfg.Camunda.TenantID,
 		},
+		Startable:           startable,
+		StartLease:          cfg.HTTP.StartLease,
+		StartTimeout:        cfg.HTTP.StartTimeout,
+		StartGate:           deployed.check,
 		WaitTimeout:         cfg.Waitroom.Timeout,
 		MaxResultWait:       cfg.Waitroom.Timeout,
 		CorrelationVariable: config.DefaultCorrelationVariable,
@@ -147,6 +167,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 			"store":      br.Check,
 			"migrations": migrated.check,
 			"engine":     rt.CheckEngine,
+			"models":     func(context.Context) error { return deployed.check() },
 		},
 		Redact:     cfg.Scrub,
 		Registerer: m.Registry,
@@ -183,7 +204,23 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	g.Go(func() error { rt.WarnSharedTopics(gctx); return nil })
 	// Deploy the embedded models in the background: the engine may still be starting.
 	if cfg.Camunda.DeployOnStart {
-		g.Go(func() error { deployModels(gctx, cfg, topicsLog); return nil })
+		g.Go(func() error {
+			if deployModels(gctx, cfg, topicsLog) {
+				deployed.done.Store(true)
+			}
+			return nil
+		})
+	}
+	// Failover: beat, and unlock the engine tasks of replicas whose beats stopped. It stops
+	// after the runtime, so this replica beats while its handlers drain.
+	if cfg.Failover.Enabled {
+		fo, err := topics.NewFailover(cfg.Camunda, cfg.Failover, store, log, topics.WithHTTPClient(hc), topics.WithMetrics(m))
+		if err != nil {
+			return err
+		}
+		foCtx, stopFO := context.WithCancel(context.WithoutCancel(ctx))
+		go func() { <-rtDone; stopFO() }()
+		g.Go(func() error { defer stopFO(); return fo.Run(foCtx) })
 	}
 	// The HTTP API.
 	g.Go(func() error {
@@ -228,6 +265,16 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	return g.Wait()
 }
 
+// deployGate is the start gate and /readyz check of the embedded models' deployment.
+type deployGate struct{ done atomic.Bool }
+
+func (d *deployGate) check() error {
+	if d.done.Load() {
+		return nil
+	}
+	return errors.New("the embedded process models are not deployed to the engine yet (camunda.deployOnStart)")
+}
+
 // stopSlack is what the daemon's stop may take beyond camunda.shutdownTimeout: the runtime's
 // last unlocks and reports (about a second, see topics.Runtime.Run), then the waitroom's stop
 // and the answers of the HTTP waits it ends.
@@ -238,13 +285,13 @@ const stopSlack = 1750 * time.Millisecond
 const roomStopReserve = 250 * time.Millisecond
 
 // deployModels deploys the embedded BPMN models, retrying with backoff while the engine is
-// unreachable (logged once per streak), until it succeeds or ctx ends.
-func deployModels(ctx context.Context, cfg *config.Config, log *zap.Logger) {
+// unreachable (logged once per streak), until it succeeds (true) or ctx ends (false).
+func deployModels(ctx context.Context, cfg *config.Config, log *zap.Logger) bool {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = cfg.Camunda.PollBackoff.Initial
 	b.MaxInterval = cfg.Camunda.PollBackoff.Max
 	failing := false
-	_, _ = backoff.Retry(ctx, func() (struct{}, error) {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		d, err := processes.Deploy(ctx, cfg.Camunda)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -259,6 +306,7 @@ func deployModels(ctx context.Context, cfg *config.Config, log *zap.Logger) {
 		log.Info("embedded models deployed", zap.String("deployment_id", d.ID), zap.Int("new_definitions", len(d.DeployedProcessDefinitions)))
 		return struct{}{}, nil
 	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
+	return err == nil
 }
 
 // migrationCheck is the /readyz check that the schema is at the latest migration. Once it

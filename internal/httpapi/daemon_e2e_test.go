@@ -127,23 +127,23 @@ func TestE2ESlowProcessAnswers202ThenResultByLocation(t *testing.T) {
 	require.JSONEq(t, `{"greeting":"hello"}`, string(got.Payload))
 }
 
-func TestE2EUnknownProcessKeyAnswers404AndFailsTheRow(t *testing.T) {
+// TestE2EUnknownProcessKeyAnswers404AndWritesNoRow: a key outside http.startableProcesses
+// answers 404 before anything is written or started. (It used to register a row and fail it
+// ERROR after the engine's 404; an allow-listed key the engine lacks is tested in
+// TestE2ENotDeployedProcessFailsTheRow.)
+func TestE2EUnknownProcessKeyAnswers404AndWritesNoRow(t *testing.T) {
 	d := startDaemon(t, daemonOpts{waitForEngine: true})
-
-	resp, body := d.do(t, http.MethodPost, "/process/no-such-process/start", `{"variables": {"x": 1}}`)
-	p := requireProblem(t, resp, body, http.StatusNotFound, "process-not-found", "no-such-process")
-	require.Equal(t, "no-such-process", p["processKey"])
-	id, _ := p["correlationId"].(string)
-	require.NotEmpty(t, id)
-
-	// The row the API registered is ERROR, not left PENDING.
-	rec, err := d.store(t).Find(context.Background(), id)
-	require.NoError(t, err)
-	require.Equal(t, repo.StatusError, rec.Status)
-	resp, body = d.do(t, http.MethodGet, "/process/"+id+"/result", "")
-	p = requireProblem(t, resp, body, http.StatusUnprocessableEntity, "process-error")
-	require.Equal(t, "process-not-found", p["error"].(map[string]any)["error"])
-	require.Equal(t, "no-such-process", p["error"].(map[string]any)["processKey"])
+	e := needEngine(t)
+	for _, key := range []string{"no-such-process", "invoice"} {
+		id := "not-allowed-" + key
+		resp, body := d.do(t, http.MethodPost, "/process/"+key+"/start", `{"correlationId": "`+id+`", "variables": {"x": 1}}`)
+		p := requireProblem(t, resp, body, http.StatusNotFound, "process-not-found", key, "http.startableProcesses")
+		require.Equal(t, key, p["processKey"])
+		require.Nil(t, p["correlationId"], "nothing was registered, so no id is handed out")
+		_, err := d.store(t).Find(context.Background(), id)
+		require.ErrorIs(t, err, repo.ErrNotFound, "a not-allowed key writes no row")
+		require.Empty(t, instancesOf(t, e, key, id))
+	}
 }
 
 func TestE2EAuthToken(t *testing.T) {
@@ -365,11 +365,14 @@ func TestE2EMetricsAfterTraffic(t *testing.T) {
 	require.Equal(t, float64(1), delta(after, "camunda_waitroom_http_requests_total", map[string]string{"route": "GET /process/{id}/result", "code": "404"}))
 	require.GreaterOrEqual(t, delta(after, "camunda_waitroom_tasks_fetched_total", prepare), float64(n))
 	require.Equal(t, float64(0), delta(after, "camunda_waitroom_tasks_failed_total", prepare))
-	// store: one create per start, one complete per prepare-response, one find per 404.
-	require.GreaterOrEqual(t, delta(after, "camunda_waitroom_store_calls_total", map[string]string{"op": "create"}), float64(n))
+	// store: one begin_start per start, one complete per prepare-response, one read_start per
+	// 404 (starts register with BeginStart and results read the start columns too).
+	require.GreaterOrEqual(t, delta(after, "camunda_waitroom_store_calls_total", map[string]string{"op": "begin_start"}), float64(n))
+	require.GreaterOrEqual(t, delta(after, "camunda_waitroom_store_calls_total", map[string]string{"op": "set_instance"}), float64(n))
 	require.GreaterOrEqual(t, delta(after, "camunda_waitroom_store_calls_total", map[string]string{"op": "complete"}), float64(n))
-	require.GreaterOrEqual(t, delta(after, "camunda_waitroom_store_calls_total", map[string]string{"op": "find"}), float64(1))
-	require.Equal(t, float64(0), delta(after, "camunda_waitroom_store_errors_total", map[string]string{"op": "create"}))
+	require.GreaterOrEqual(t, delta(after, "camunda_waitroom_store_calls_total", map[string]string{"op": "read_start"}), float64(1))
+	require.Equal(t, float64(0), delta(after, "camunda_waitroom_store_errors_total", map[string]string{"op": "begin_start"}))
+	require.Equal(t, float64(n), delta(after, "camunda_waitroom_starts_total", map[string]string{"outcome": "started"}))
 
 	w, ok := sample(after, "camunda_waitroom_waiters", nil)
 	require.True(t, ok, "the waiters gauge is exposed")
@@ -408,7 +411,7 @@ func TestE2EReadyz(t *testing.T) {
 			Checks map[string]string `json:"checks"`
 		}](t, []byte(body))
 		require.Equal(t, "ready", r.Status)
-		require.Equal(t, map[string]string{"store": "ok", "migrations": "ok", "engine": "ok"}, r.Checks)
+		require.Equal(t, map[string]string{"store": "ok", "migrations": "ok", "engine": "ok", "models": "ok"}, r.Checks)
 	})
 	t.Run("engine unreachable", func(t *testing.T) {
 		dead := fmt.Sprintf("http://127.0.0.1:%d/engine-rest", freePort(t))
@@ -434,12 +437,18 @@ func TestE2EReadyz(t *testing.T) {
 		code, body := d.get(t, "/healthz")
 		require.Equal(t, http.StatusOK, code, body)
 
-		// A start cannot reach the engine: 503, and the row is ERROR at once.
+		// A start cannot reach the engine: 503 with Location. Nothing reached the engine, so
+		// the row stays PENDING (a retry can start the process) with its claim released at
+		// once (the retry need not wait out http.startLease). It used to be failed ERROR,
+		// which made a retry of the same id answer that error forever.
 		resp, b := d.do(t, http.MethodPost, "/process/onboard-user/start", `{"variables": {"email": "a@b.c", "name": "A"}}`)
-		p := requireProblem(t, resp, b, http.StatusServiceUnavailable, "engine-unavailable", "engine unavailable")
-		rec, err := d.store(t).Find(context.Background(), p["correlationId"].(string))
+		p := requireProblem(t, resp, b, http.StatusServiceUnavailable, "engine-unavailable", "engine is unavailable", "nothing was started")
+		id := p["correlationId"].(string)
+		require.Equal(t, "/process/"+id+"/result", resp.Header.Get("Location"))
+		st, err := d.store(t).ReadStart(context.Background(), id)
 		require.NoError(t, err)
-		require.Equal(t, repo.StatusError, rec.Status)
+		require.Equal(t, repo.StatusPending, st.Status)
+		require.True(t, st.Startable(), "the claim is released: %+v", st)
 	})
 }
 
@@ -492,8 +501,12 @@ func TestE2EGracefulShutdownAnswers202(t *testing.T) {
 	require.Equal(t, repo.StatusPending, rec.Status)
 }
 
-func TestE2ETooManyWaitersAnswers503WithLocation(t *testing.T) {
+// TestE2ETooManyWaitersStartsNothing: past waitroom.maxWaiters a start answers 503 with
+// Retry-After before anything is written or started. (It used to start the process and then
+// find no wait slot: a client obeying Retry-After multiplied processes.)
+func TestE2ETooManyWaitersStartsNothing(t *testing.T) {
 	d := startDaemon(t, daemonOpts{waitForEngine: true, maxWaiters: 1})
+	e := needEngine(t)
 	_, err := d.store(t).Create(context.Background(), "occupier")
 	require.NoError(t, err)
 	held := make(chan int, 1)
@@ -508,21 +521,19 @@ func TestE2ETooManyWaitersAnswers503WithLocation(t *testing.T) {
 	}()
 	d.waitWaiters(t, 1) // the only wait slot is taken
 
-	resp, body := d.do(t, http.MethodPost, "/process/onboard-user/start", `{"variables": {"email": "o@example.com", "name": "O"}}`)
-	p := requireProblem(t, resp, body, http.StatusServiceUnavailable, "too-many-waiters", "waitroom.maxWaiters")
-	id, _ := p["correlationId"].(string)
-	require.NotEmpty(t, id)
+	resp, body := d.do(t, http.MethodPost, "/process/onboard-user/start",
+		`{"correlationId": "overflow-1", "variables": {"email": "o@example.com", "name": "O"}}`)
+	requireProblem(t, resp, body, http.StatusServiceUnavailable, "too-many-waiters", "waitroom.maxWaiters", "nothing was written or started")
 	require.Equal(t, "1", resp.Header.Get("Retry-After"))
-	require.Equal(t, "/process/"+id+"/result", resp.Header.Get("Location"))
+	require.Empty(t, resp.Header.Get("Location"), "no result will ever be there")
+	_, err = d.store(t).Find(context.Background(), "overflow-1")
+	require.ErrorIs(t, err, repo.ErrNotFound)
+	require.Empty(t, instancesOf(t, e, "onboard-user", "overflow-1"), "nothing was started")
 
-	// The process was started and runs on: its result is collected at Location.
+	// Once the slot is free, the retry with the same id starts the process once.
 	require.Equal(t, http.StatusAccepted, <-held, "the occupying wait ends at waitroom.timeout")
-	enginetest.Eventually(t, 15*time.Second, func() (bool, error) {
-		code, body := d.get(t, "/process/"+id+"/result")
-		if code == http.StatusOK {
-			require.Equal(t, "DONE", decode[result](t, []byte(body)).Status)
-			return true, nil
-		}
-		return false, nil
-	}, "the overflowing start's result")
+	resp, body = d.do(t, http.MethodPost, "/process/onboard-user/start",
+		`{"correlationId": "overflow-1", "variables": {"email": "o@example.com", "name": "O"}}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "body: %s", body)
+	require.Len(t, instancesOf(t, e, "onboard-user", "overflow-1"), 1)
 }

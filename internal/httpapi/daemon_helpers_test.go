@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,6 +80,8 @@ type daemonOpts struct {
 	noDeploy      bool          // camunda.deployOnStart false
 	waitForEngine bool          // wait until /readyz is 200 and onboard-user is deployed
 	maxWaiters    int           // waitroom.maxWaiters; default 1000
+	startTimeout  time.Duration // http.startTimeout; default 5s
+	startLease    time.Duration // http.startLease; default 3 x startTimeout
 	maxBodyBytes  int           // http.maxBodyBytes; default 2048
 	tenantID      string        // camunda.tenantId
 }
@@ -135,6 +136,14 @@ func daemonYAML(dir string, port int, o daemonOpts) string {
 	if maxWaiters <= 0 {
 		maxWaiters = 1000
 	}
+	startTimeout := o.startTimeout
+	if startTimeout <= 0 {
+		startTimeout = 5 * time.Second
+	}
+	startLease := o.startLease
+	if startLease <= 0 {
+		startLease = 3 * startTimeout
+	}
 	maxBody := o.maxBodyBytes
 	if maxBody <= 0 {
 		maxBody = 2048
@@ -188,8 +197,12 @@ http:
   maxBodyBytes: %d
   readTimeout: 10s
   writeTimeout: %s
+  startableProcesses: [onboard-user, %s, %s, %s]
+  startTimeout: %s
+  startLease: %s
 retention: {enabled: false}
-`, port, filepath.Join(dir, "waitroom.db"), o.camundaURL, deploy, o.tenantID, slowTopic, wait, maxWaiters, port, o.authToken, maxBody, wait+10*time.Second)
+`, port, filepath.Join(dir, "waitroom.db"), o.camundaURL, deploy, o.tenantID, slowTopic, wait, maxWaiters, port, o.authToken, maxBody, wait+10*time.Second,
+		slowKey, failsKey, notDeployedKey, startTimeout, startLease)
 }
 
 // startDaemon runs app.Run on a free port until the test ends. It returns once /healthz
@@ -337,9 +350,10 @@ func (d *daemon) get(t testing.TB, path string) (int, string) {
 
 // result is the body of 200/202 answers.
 type result struct {
-	CorrelationID string          `json:"correlationId"`
-	Status        string          `json:"status"`
-	Payload       json.RawMessage `json:"payload"`
+	CorrelationID     string          `json:"correlationId"`
+	Status            string          `json:"status"`
+	Payload           json.RawMessage `json:"payload"`
+	ProcessInstanceID string          `json:"processInstanceId"`
 }
 
 func decode[T any](t testing.TB, b []byte) T {
@@ -434,8 +448,10 @@ func completeUserTask(t *testing.T, id, greeting string) {
 	e := needEngine(t)
 	var tasks []struct{ ID string }
 	enginetest.Eventually(t, 10*time.Second, func() (bool, error) {
-		q := url.Values{"processDefinitionKey": {slowKey}, "processVariables": {"correlationId_eq_" + id}}
-		err := e.Do(context.Background(), http.MethodGet, "/task?"+q.Encode(), nil, &tasks)
+		// The POST form: the GET form's name_eq_value syntax breaks on ids containing "_".
+		q := map[string]any{"processDefinitionKey": slowKey,
+			"processVariables": []map[string]any{{"name": "correlationId", "operator": "eq", "value": id}}}
+		err := e.Do(context.Background(), http.MethodPost, "/task", q, &tasks)
 		return len(tasks) == 1, err
 	}, "the test-slow user task of "+id)
 	body := map[string]any{"variables": map[string]any{"greeting": map[string]any{"value": greeting, "type": "String"}}}

@@ -25,8 +25,8 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 )
 
-// memRoom is an in-memory Waitroom and Finder: Register creates a PENDING record, Wait
-// answers at once with the DONE payload {"ok":true}.
+// memRoom is an in-memory Waitroom and StartStore: BeginStart and Register create a PENDING
+// record, Wait answers at once with the DONE payload {"ok":true}.
 type memRoom struct {
 	mu   sync.Mutex
 	rows map[string]repo.Status
@@ -85,6 +85,44 @@ func (m *memRoom) Find(_ context.Context, id string) (repo.Record, error) {
 	return repo.Record{CorrelationID: id, Status: st}, nil
 }
 
+// The start protocol's store, in memory: a row per id, created PENDING by BeginStart.
+
+func (m *memRoom) Reserve() (Reservation, error) { return memSlot{m}, nil }
+
+type memSlot struct{ m *memRoom }
+
+func (s memSlot) Wait(ctx context.Context, id string) (json.RawMessage, error) {
+	return s.m.Wait(ctx, id)
+}
+func (memSlot) Release() {}
+
+func (m *memRoom) BeginStart(_ context.Context, id, key string, _ time.Duration) (repo.StartState, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rows == nil {
+		m.rows = map[string]repo.Status{}
+	}
+	st, ok := m.rows[id]
+	if !ok {
+		st = repo.StatusPending
+		m.rows[id] = st
+	}
+	return repo.StartState{Record: repo.Record{CorrelationID: id, Status: st}, ProcessKey: key, Attempt: 1, LeaseLeft: time.Minute}, !ok, nil
+}
+
+func (m *memRoom) ReadStart(ctx context.Context, id string) (repo.StartState, error) {
+	rec, err := m.Find(ctx, id)
+	return repo.StartState{Record: rec}, err
+}
+
+func (m *memRoom) ClaimStart(context.Context, string, int64, time.Duration) (bool, error) {
+	return false, nil
+}
+func (m *memRoom) ReleaseStart(context.Context, string, int64) (bool, error) { return true, nil }
+func (m *memRoom) SetInstance(_ context.Context, _, instanceID string) (string, error) {
+	return instanceID, nil
+}
+
 func (m *memRoom) count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -109,6 +147,10 @@ func (r *recStarter) StartProcess(_ context.Context, key, businessKey string, va
 	return "instance-1", nil
 }
 
+func (r *recStarter) FindInstances(context.Context, string, string, string) ([]string, error) {
+	return nil, nil
+}
+
 func (r *recStarter) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -124,7 +166,8 @@ type testAPI struct {
 func newTestAPI(t testing.TB, mod func(*Config)) *testAPI {
 	t.Helper()
 	room, starter := &memRoom{}, &recStarter{}
-	cfg := Config{Waitroom: room, Store: room, Starter: starter, WaitTimeout: time.Second, MaxBodyBytes: 64 << 10}
+	cfg := Config{Waitroom: room, Store: room, Starter: starter, WaitTimeout: time.Second, MaxBodyBytes: 64 << 10,
+		Startable: []string{"p"}}
 	if mod != nil {
 		mod(&cfg)
 	}

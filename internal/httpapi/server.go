@@ -26,17 +26,13 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/waitroom"
 )
 
-// Waitroom is what the API needs of the waitroom: register a wait, wait for it, finish it.
+// Waitroom is what the API needs of the waitroom: reserve a wait slot, wait, finish a wait.
+// RoomWaitroom adapts a *waitroom.Room.
 type Waitroom interface {
-	Register(ctx context.Context, id string) (string, error)
+	Reserve() (Reservation, error)
 	Wait(ctx context.Context, id string) (json.RawMessage, error)
 	Complete(ctx context.Context, id string, payload json.RawMessage) (repo.Outcome, error)
 	Fail(ctx context.Context, id string, errBody json.RawMessage) (repo.Outcome, error)
-}
-
-// Finder reads one process_store row.
-type Finder interface {
-	Find(ctx context.Context, id string) (repo.Record, error)
 }
 
 // Check is one readiness check; nil means ready.
@@ -45,8 +41,19 @@ type Check func(ctx context.Context) error
 // Config is the API's configuration and collaborators.
 type Config struct {
 	Waitroom Waitroom
-	Store    Finder
+	Store    StartStore
 	Starter  Starter
+	// Startable is the allow-list of process keys POST /process/{key}/start may start
+	// (http.startableProcesses, defaulting to the embedded models); other keys answer 404.
+	Startable []string
+	// StartLease is the start claim's lease (http.startLease); 0 means three StartTimeouts.
+	StartLease time.Duration
+	// StartTimeout bounds one start call (http.startTimeout); the Starter applies it, the
+	// flow uses it to bound what surrounds the call.
+	StartTimeout time.Duration
+	// StartGate, when set, is asked before each start; an error answers 503 and starts
+	// nothing (e.g. the embedded models are not deployed yet).
+	StartGate func() error
 	// WaitTimeout is the wait of POST /process/{key}/start (waitroom.timeout).
 	WaitTimeout time.Duration
 	// MaxResultWait caps GET /process/{id}/result?wait=.
@@ -79,9 +86,11 @@ type Server struct {
 	log *zap.Logger
 	mux *http.ServeMux
 	// methods lists the methods served per path pattern, for 405 answers.
-	methods map[string][]string
-	reqs    *prometheus.CounterVec
-	latency *prometheus.HistogramVec
+	methods   map[string][]string
+	startable map[string]bool
+	reqs      *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	starts    *prometheus.CounterVec
 }
 
 // Result is the body of 200 and 202 answers.
@@ -89,6 +98,8 @@ type Result struct {
 	CorrelationID string          `json:"correlationId"`
 	Status        repo.Status     `json:"status"`
 	Payload       json.RawMessage `json:"payload,omitempty"`
+	// ProcessInstanceID is the engine's instance, when its start recorded it.
+	ProcessInstanceID string `json:"processInstanceId,omitempty"`
 }
 
 var keyPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
@@ -116,7 +127,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MetricsAuth && cfg.AuthToken == "" {
 		return nil, errors.New("httpapi: MetricsAuth needs AuthToken")
 	}
-	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), methods: map[string][]string{}}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 5 * time.Second
+	}
+	if cfg.StartLease == 0 {
+		cfg.StartLease = 3 * cfg.StartTimeout
+	}
+	if cfg.StartLease < 2*cfg.StartTimeout {
+		return nil, fmt.Errorf("httpapi: StartLease %s must be at least twice StartTimeout %s", cfg.StartLease, cfg.StartTimeout)
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), methods: map[string][]string{}, startable: map[string]bool{}}
+	for _, k := range cfg.Startable {
+		s.startable[k] = true
+	}
 	if cfg.Registerer != nil {
 		s.reqs = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "camunda_waitroom_http_requests_total", Help: "HTTP requests by route and status code.",
@@ -130,6 +153,16 @@ func New(cfg Config) (*Server, error) {
 		}
 		if err := cfg.Registerer.Register(s.latency); err != nil {
 			return nil, err
+		}
+		s.starts = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "camunda_waitroom_starts_total",
+			Help: "Process starts through the HTTP API by outcome: started, taken_over (an interrupted start restarted), found_instance (an interrupted start had reached the engine), existing (the id had a row), duplicate (two instances for one id detected), not_deployed, rejected, not_sent, uncertain (timeout or 5xx), over_capacity.",
+		}, []string{"outcome"})
+		if err := cfg.Registerer.Register(s.starts); err != nil {
+			return nil, err
+		}
+		for _, o := range startOutcomes { // exported at 0 from the start, like the other series
+			s.starts.WithLabelValues(o)
 		}
 	}
 	s.route("POST /process/{key}/start", s.auth(jsonBody(s.start)))
@@ -317,14 +350,21 @@ func parseStart(raw json.RawMessage) (startRequest, error) {
 	return req, nil
 }
 
-// start handles POST /process/{key}/start: register the wait, start the process with the
-// correlation id as a variable, wait. A correlation id that already has a row is not started
-// again: the call waits on (or returns) that row, so a client may retry a start safely.
+// start handles POST /process/{key}/start: validate, then run the start flow (startflow.go):
+// exactly one process instance per correlation id, so a client may retry a start safely, with
+// the same id, on any replica. Nothing is written for a request that fails validation or names
+// a process this daemon does not serve.
 func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 	key := r.PathValue("key")
 	if !keyPattern.MatchString(key) {
 		writeProblem(w, Problem{Type: "invalid-process-key", Title: "invalid process definition key", Status: http.StatusBadRequest,
 			Detail: "the key must be 1 to 255 characters from [A-Za-z0-9._-]"})
+		return
+	}
+	if !s.startable[key] {
+		writeProblem(w, Problem{Type: "process-not-found", Title: "no startable process with that key", Status: http.StatusNotFound,
+			Detail: fmt.Sprintf("process %q is not one this daemon starts (http.startableProcesses)", key),
+			Ext:    map[string]any{"processKey": key}})
 		return
 	}
 	raw, ok := s.readBody(w, r, "the start body", true)
@@ -352,63 +392,15 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request) {
 			Detail: fmt.Sprintf("variable %q is set by the API; pass the id as correlationId instead", s.cfg.CorrelationVariable)})
 		return
 	}
-	ctx := r.Context()
-
-	existing := false
-	if req.CorrelationID != "" {
-		if _, err := s.cfg.Store.Find(ctx, req.CorrelationID); err == nil {
-			existing = true
-		} else if !errors.Is(err, repo.ErrNotFound) {
-			s.storeProblem(w, "read the row", err)
-			return
-		}
-	}
-	id, err := s.cfg.Waitroom.Register(ctx, req.CorrelationID)
-	if err != nil {
-		s.storeProblem(w, "register the wait", err)
-		return
-	}
-	if !existing {
-		vars[s.cfg.CorrelationVariable] = Variable{Value: id, Type: "String"}
-		if _, err := s.cfg.Starter.StartProcess(ctx, key, req.BusinessKey, vars); err != nil {
-			s.startFailed(w, id, key, err)
-			return
-		}
-	}
-	wctx, cancel := context.WithTimeout(ctx, s.cfg.WaitTimeout)
-	defer cancel()
-	s.waitAndAnswer(w, r, wctx, id)
-}
-
-// startFailed marks the registered row ERROR at once, so nothing dangles, and answers.
-func (s *Server) startFailed(w http.ResponseWriter, id, key string, err error) {
-	status, typ, title := http.StatusBadGateway, "start-failed", "the engine refused to start the process"
-	switch {
-	case errors.Is(err, ErrProcessNotFound):
-		status, typ, title = http.StatusNotFound, "process-not-found", "no process definition with that key"
-	case errors.Is(err, ErrEngineUnavailable):
-		status, typ, title = http.StatusServiceUnavailable, "engine-unavailable", "the Camunda engine is unavailable"
-	case errors.Is(err, ErrStartRejected):
-		status = http.StatusBadRequest
-	}
-	body, _ := json.Marshal(map[string]string{"error": typ, "message": err.Error(), "processKey": key})
-	// A fresh context: the row must be failed even if the client went away.
-	fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, ferr := s.cfg.Waitroom.Fail(fctx, id, body); ferr != nil {
-		s.log.Error("could not mark the row ERROR after a failed start", logging.CorrelationID(id), logging.Err(ferr))
-	}
-	s.log.Warn("process start failed", logging.CorrelationID(id), zap.String("process_key", key), logging.Err(err))
-	writeProblem(w, Problem{Type: typ, Title: title, Status: status, Detail: err.Error(),
-		Ext: map[string]any{"correlationId": id, "processKey": key}})
+	s.startFlow(w, r, key, req, vars)
 }
 
 // waitAndAnswer waits for the row and answers 200 (DONE), 422 (ERROR) or 202 (still PENDING
 // when the wait ended, with Location to the result).
-func (s *Server) waitAndAnswer(w http.ResponseWriter, r *http.Request, ctx context.Context, id string) {
+func (s *Server) waitAndAnswer(w http.ResponseWriter, r *http.Request, ctx context.Context, id, instanceID string) {
 	payload, err := s.cfg.Waitroom.Wait(ctx, id)
 	if err == nil {
-		writeJSON(w, http.StatusOK, Result{CorrelationID: id, Status: repo.StatusDone, Payload: payload})
+		writeJSON(w, http.StatusOK, Result{CorrelationID: id, Status: repo.StatusDone, Payload: payload, ProcessInstanceID: instanceID})
 		return
 	}
 	if errors.Is(err, waitroom.ErrTooManyWaiters) {
@@ -424,35 +416,40 @@ func (s *Server) waitAndAnswer(w http.ResponseWriter, r *http.Request, ctx conte
 	}
 	var pe *waitroom.ProcessError
 	if errors.As(err, &pe) {
-		s.answerRecord(w, repo.Record{CorrelationID: id, Status: repo.StatusError, Error: pe.Body})
+		s.answerRecordWith(w, repo.Record{CorrelationID: id, Status: repo.StatusError, Error: pe.Body}, instanceID)
 		return
 	}
 	// The wait ended without a result (a timeout, the waitroom stopping): the row says where
 	// it stands.
 	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rec, ferr := s.cfg.Store.Find(rctx, id)
+	st, ferr := s.cfg.Store.ReadStart(rctx, id)
 	if ferr != nil {
 		s.storeProblem(w, "read the result", ferr)
 		return
 	}
-	s.answerRecord(w, rec)
+	s.answerStart(w, st)
 }
 
-func (s *Server) answerRecord(w http.ResponseWriter, rec repo.Record) {
+// answerRecordWith answers a row: 200 DONE, 422 ERROR, 202 PENDING with Location; instanceID,
+// when known, is the engine's instance of the row's process.
+func (s *Server) answerRecordWith(w http.ResponseWriter, rec repo.Record, instanceID string) {
 	switch rec.Status {
 	case repo.StatusDone:
-		writeJSON(w, http.StatusOK, Result{CorrelationID: rec.CorrelationID, Status: repo.StatusDone, Payload: rec.Payload})
+		writeJSON(w, http.StatusOK, Result{CorrelationID: rec.CorrelationID, Status: repo.StatusDone, Payload: rec.Payload, ProcessInstanceID: instanceID})
 	case repo.StatusError:
 		var body any = rec.Error
 		if rec.Error == nil {
 			body = nil
 		}
-		writeProblem(w, Problem{Type: "process-error", Title: "the process ended in ERROR", Status: http.StatusUnprocessableEntity,
-			Ext: map[string]any{"correlationId": rec.CorrelationID, "error": body}})
+		ext := map[string]any{"correlationId": rec.CorrelationID, "error": body}
+		if instanceID != "" {
+			ext["processInstanceId"] = instanceID
+		}
+		writeProblem(w, Problem{Type: "process-error", Title: "the process ended in ERROR", Status: http.StatusUnprocessableEntity, Ext: ext})
 	default:
 		w.Header().Set("Location", resultPath(rec.CorrelationID))
-		writeJSON(w, http.StatusAccepted, Result{CorrelationID: rec.CorrelationID, Status: repo.StatusPending})
+		writeJSON(w, http.StatusAccepted, Result{CorrelationID: rec.CorrelationID, Status: repo.StatusPending, ProcessInstanceID: instanceID})
 	}
 }
 
@@ -475,7 +472,7 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = min(d, s.cfg.MaxResultWait)
 	}
-	rec, err := s.cfg.Store.Find(r.Context(), id)
+	st, err := s.cfg.Store.ReadStart(r.Context(), id)
 	if errors.Is(err, repo.ErrNotFound) {
 		writeProblem(w, Problem{Type: "unknown-correlation-id", Title: "unknown correlation id", Status: http.StatusNotFound,
 			Detail: fmt.Sprintf("no process_store row has correlation id %q (never registered, or removed by retention)", id)})
@@ -485,13 +482,13 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 		s.storeProblem(w, "read the result", err)
 		return
 	}
-	if rec.Status == repo.StatusPending && wait > 0 {
+	if st.Status == repo.StatusPending && wait > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
-		s.waitAndAnswer(w, r, ctx, id)
+		s.waitAndAnswer(w, r, ctx, id, st.ProcessInstanceID)
 		return
 	}
-	s.answerRecord(w, rec)
+	s.answerStart(w, st)
 }
 
 // finish handles POST /process/{id}/complete (body: the payload) and /fail (body: the error).

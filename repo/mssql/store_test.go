@@ -204,8 +204,8 @@ func TestReadPastNeedsReadCommittedLock(t *testing.T) {
 			}
 		}
 	}
-	if skipping != 3 {
-		t.Errorf("%d hint lists skip locked rows, want 3 (Statuses and the two retention statements)", skipping)
+	if skipping != 4 {
+		t.Errorf("%d hint lists skip locked rows, want 4 (Statuses, the two retention statements and Workers)", skipping)
 	}
 	// The check itself finds a bad list.
 	if l := tableHints("SELECT 1 FROM dbo.process_store WITH (ROWLOCK, READPAST)"); len(l) != 1 || l[0] != "ROWLOCK,READPAST" {
@@ -227,7 +227,7 @@ func TestIDsAreComparedExactly(t *testing.T) {
 		if strings.Contains(rest, "correlation_id =") || strings.Contains(rest, "= @id") || strings.Contains(rest, "= j.id") {
 			t.Errorf("%s compares an id without %s:\n%s", name, binaryCollation, stmt)
 		}
-		inserts := strings.Contains(stmt, "INSERT INTO")
+		inserts := strings.Contains(stmt, "INSERT INTO dbo.process_store (") // not the heartbeat table, keyed in binary (003)
 		if inserts != (guards == 1) {
 			t.Errorf("%s: %d insert guards; an INSERT needs exactly one, nothing else any", name, guards)
 		}

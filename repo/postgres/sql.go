@@ -71,23 +71,29 @@ WHERE correlation_id > $1 AND status = $3 ORDER BY correlation_id LIMIT $2`
 SELECT count(*) FROM u CROSS JOIN LATERAL pg_notify($3, u.correlation_id) AS n`
 
 	// The retention statements take a bounded batch with FOR UPDATE SKIP LOCKED, so replicas
-	// running them at once work on different rows instead of queueing on the same ones.
+	// running them at once work on different rows instead of queueing on the same ones. The
+	// batch is a MATERIALIZED CTE, run once: as "IN (SELECT ... LIMIT n FOR UPDATE SKIP
+	// LOCKED)" the planner may re-run the subquery per outer row (it did once the table got
+	// wider with migration 003), each run skipping the rows the previous ones locked, and so
+	// touch more than n rows.
 
 	// sqlDeleteFinishedBefore: $1 cutoff, $2 batch.
-	sqlDeleteFinishedBefore = `DELETE FROM process_store WHERE correlation_id IN (
+	sqlDeleteFinishedBefore = `WITH batch AS MATERIALIZED (
   SELECT correlation_id FROM process_store
   WHERE status IN ('DONE', 'ERROR') AND updated_at < $1
   ORDER BY updated_at LIMIT $2
-  FOR UPDATE SKIP LOCKED)`
+  FOR UPDATE SKIP LOCKED)
+DELETE FROM process_store p USING batch WHERE p.correlation_id = batch.correlation_id`
 
 	// sqlExpirePendingBefore: $1 cutoff, $2 batch, $3 error body, $4 channel.
-	sqlExpirePendingBefore = `WITH u AS (
-  UPDATE process_store SET status = 'ERROR', error_json = $3, ` + bumpUpdatedAt + `
-  WHERE status = 'PENDING' AND correlation_id IN (
-    SELECT correlation_id FROM process_store
-    WHERE status = 'PENDING' AND started_at < $1
-    ORDER BY started_at LIMIT $2
-    FOR UPDATE SKIP LOCKED)
-  RETURNING correlation_id)
+	sqlExpirePendingBefore = `WITH batch AS MATERIALIZED (
+  SELECT correlation_id FROM process_store
+  WHERE status = 'PENDING' AND started_at < $1
+  ORDER BY started_at LIMIT $2
+  FOR UPDATE SKIP LOCKED),
+u AS (
+  UPDATE process_store p SET status = 'ERROR', error_json = $3, ` + bumpUpdatedAt + `
+  FROM batch WHERE p.correlation_id = batch.correlation_id AND p.status = 'PENDING'
+  RETURNING p.correlation_id)
 SELECT count(*) FROM u CROSS JOIN LATERAL pg_notify($4, u.correlation_id) AS n`
 )

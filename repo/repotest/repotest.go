@@ -40,7 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("ExpirePendingBefore", s.testExpirePendingBefore)
 	t.Run("ExpirePendingBeforeConcurrent", s.testExpirePendingBeforeConcurrent)
 
-	for _, tc := range []struct {
+	for _, tc := range append([]struct {
 		name string
 		f    func(*testing.T)
 	}{
@@ -63,7 +63,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"RaceCreateComplete", s.testRaceCreateComplete},
 		{"Ping", s.testPing},
 		{"MixedCaseIDs", s.testMixedCaseIDs},
-	} {
+	}, s.startTests()...) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.f(t)

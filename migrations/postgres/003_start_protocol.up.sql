@@ -1,0 +1,20 @@
+-- The start protocol (one process instance per correlation id) and the replicas' heartbeats.
+-- Every column is nullable, so rows written by older versions or by the waitroom library stay
+-- valid: a row without process_key is only waited on, never started.
+--   process_key          the process definition key the row was registered for by a start
+--   process_instance_id  the engine's instance id, once the start answered
+--   start_attempt        the start claim's number (1 for the creator, +1 per takeover): the
+--                        fencing token of a takeover
+--   start_lease_until    the current claim holds until then (database clock)
+ALTER TABLE process_store ADD COLUMN IF NOT EXISTS process_key TEXT NULL;
+ALTER TABLE process_store ADD COLUMN IF NOT EXISTS process_instance_id TEXT NULL;
+ALTER TABLE process_store ADD COLUMN IF NOT EXISTS start_attempt BIGINT NULL;
+ALTER TABLE process_store ADD COLUMN IF NOT EXISTS start_lease_until TIMESTAMPTZ NULL;
+
+-- One row per running replica, beaten every second or so; a survivor unlocks the engine tasks
+-- of a replica whose beat is stale.
+CREATE TABLE IF NOT EXISTS process_store_heartbeat (
+  worker_id   TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  started_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+  beat_at     TIMESTAMPTZ NOT NULL DEFAULT now()
+);
