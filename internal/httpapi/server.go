@@ -104,6 +104,11 @@ type Result struct {
 
 var keyPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
 
+// waitPattern is the syntax of GET /process/{id}/result?wait=: time.ParseDuration's, without a
+// sign (so no negative zero), as openapi.json states it. Checking the syntax first leaves
+// ParseDuration only overflow to fail on, which a wait capped anyway does not need to refuse.
+var waitPattern = regexp.MustCompile(`^(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`)
+
 // New builds the server and its routes.
 func New(cfg Config) (*Server, error) {
 	if cfg.Waitroom == nil || cfg.Store == nil || cfg.Starter == nil {
@@ -464,11 +469,14 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 	}
 	var wait time.Duration
 	if q := r.URL.Query().Get("wait"); q != "" {
-		d, err := time.ParseDuration(q)
-		if err != nil || d < 0 {
+		if !waitPattern.MatchString(q) {
 			writeProblem(w, Problem{Type: "invalid-wait", Title: "invalid wait", Status: http.StatusBadRequest,
 				Detail: fmt.Sprintf("wait=%q must be a duration such as 10s or 500ms, at most %s", q, s.cfg.MaxResultWait)})
 			return
+		}
+		d, err := time.ParseDuration(q)
+		if err != nil {
+			d = s.cfg.MaxResultWait // the pattern holds, so the value overflowed: longer than any cap
 		}
 		wait = min(d, s.cfg.MaxResultWait)
 	}
