@@ -1,6 +1,7 @@
 // Package httpapi is the daemon's HTTP API for front services not written in Go: start a
 // process and wait for its answer, fetch a result later, finish a wait from outside; plus the
-// operator endpoints /healthz, /readyz and /metrics.
+// operator endpoints /healthz, /readyz and /metrics, and the API's OpenAPI 3.1 document at
+// /openapi.json (openapi.json beside this file).
 package httpapi
 
 import (
@@ -86,7 +87,10 @@ type Server struct {
 	log *zap.Logger
 	mux *http.ServeMux
 	// methods lists the methods served per path pattern, for 405 answers.
-	methods   map[string][]string
+	methods map[string][]string
+	// routes lists every pattern route registered, in order: what the OpenAPI document must
+	// describe (openapi_test.go).
+	routes    []string
 	startable map[string]bool
 	reqs      *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
@@ -176,6 +180,7 @@ func New(cfg Config) (*Server, error) {
 	s.route("POST /process/{id}/fail", s.auth(jsonBody(s.finish(false))))
 	s.route("GET /healthz", s.healthz)
 	s.route("GET /readyz", s.readyz)
+	s.route("GET /openapi.json", s.openAPI)
 	if cfg.Gatherer != nil {
 		metrics := promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP
 		if cfg.MetricsAuth {
@@ -200,6 +205,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) route(pattern string, h http.HandlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
 	s.methods[path] = append(s.methods[path], method)
+	s.routes = append(s.routes, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
