@@ -381,3 +381,28 @@ func escapeAll(s string) string {
 	}
 	return b.String()
 }
+
+// TestLocationReachesTheResult: the Location a start answers, resolved as a client resolves a
+// relative reference (RFC 3986, dot segments removed), is the result route of the same id, for
+// every id, "." and ".." included.
+func TestLocationReachesTheResult(t *testing.T) {
+	api := newTestAPI(t, nil)
+	base, err := url.Parse("http://api.example/")
+	require.NoError(t, err)
+	for _, id := range []string{"order-17", "a:b_c.d", ".", "..", "..."} {
+		body, err := json.Marshal(map[string]string{"correlationId": id})
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, api.send(http.MethodPost, "/process/p/start", "application/json", string(body)).Code)
+		// The row is PENDING in memRoom: the result answers 202 with Location.
+		rec := api.send(http.MethodGet, "/process/"+escapeAll(id)+"/result", "", "")
+		require.Equal(t, http.StatusAccepted, rec.Code, "id %q: %s", id, rec.Body)
+		loc, err := url.Parse(rec.Header().Get("Location"))
+		require.NoError(t, err)
+		target := base.ResolveReference(loc)
+		rec = api.send(http.MethodGet, target.RequestURI(), "", "")
+		require.Equal(t, http.StatusAccepted, rec.Code, "id %q: Location %s resolves to %s: %s", id, loc, target, rec.Body)
+		var got Result
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+		require.Equal(t, id, got.CorrelationID, "Location %s", loc)
+	}
+}

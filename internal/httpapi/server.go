@@ -464,7 +464,16 @@ func (s *Server) answerRecordWith(w http.ResponseWriter, rec repo.Record, instan
 	}
 }
 
-func resultPath(id string) string { return "/process/" + url.PathEscape(id) + "/result" }
+// resultPath is the Location of id's result. The ids "." and ".." are valid (repo.ValidateID)
+// but are dot segments in a path: a client resolving "/process/./result" (RFC 3986) would ask
+// for "/process/result". Percent-encoded they reach the route.
+func resultPath(id string) string {
+	seg := url.PathEscape(id)
+	if id == "." || id == ".." {
+		seg = strings.ReplaceAll(id, ".", "%2E")
+	}
+	return "/process/" + seg + "/result"
+}
 
 // result handles GET /process/{id}/result?wait=10s.
 func (s *Server) result(w http.ResponseWriter, r *http.Request) {
