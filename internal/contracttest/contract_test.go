@@ -1,7 +1,8 @@
 package contracttest
 
 // The contract test: a real daemon (app.Run, in this process) on PostgreSQL (a schema of its
-// own) and the package's engine, schemathesis against its /openapi.json, then the row audit.
+// own) and the package's engine, schemathesis against it by the OpenAPI document it serves,
+// then the row audit.
 //
 // It needs the schemathesis executable in WAITROOM_TEST_SCHEMATHESIS
 // (`eval "$(bash scripts/schemathesis.sh env)"`), PostgreSQL in WAITROOM_TEST_PG_DSN and the
@@ -16,6 +17,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -38,6 +40,7 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/app"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/enginetest"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/httpapi"
 	"github.com/camunda-waitroom/camunda-waitroom/processes/onboarduser"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/repo/repotest/pgtest"
@@ -127,6 +130,12 @@ func TestContract(t *testing.T) {
 	token := randomHex(t, 24)
 	e.Deploy(t, "contract-hold.bpmn", holdBPMN)
 	d := startDaemon(t, e.URL, dsn, token)
+	resp, err := http.Get(d.base + "/openapi.json")
+	require.NoError(t, err)
+	served, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, string(httpapi.OpenAPI()), string(served), "the daemon does not serve the checked-in openapi.json")
 	if dir := os.Getenv(envReports); dir != "" {
 		d.reports = dir
 	}
@@ -272,7 +281,7 @@ retention: {enabled: false}
 	return d
 }
 
-// runSchemathesis runs schemathesis against the daemon's /openapi.json with the settings of
+// runSchemathesis runs schemathesis against the daemon, by openapi.json, with the settings of
 // schemathesis.toml, the start operation fixed to process key, every phase (examples,
 // coverage, fuzzing, stateful along the document's links), a fixed seed and a bound on
 // examples per operation, writing a HAR of every request and answer and a JUnit report into
@@ -283,7 +292,11 @@ func runSchemathesis(t *testing.T, st, base, token, dir, key string, maxExamples
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	args := []string{"--config-file", cfgFile, "run", base + "/openapi.json",
+	// The checked-in document (TestContract checks that the daemon serves it): loaded from
+	// the daemon's URL, schemathesis would leave out the operation that served it.
+	docFile, err := filepath.Abs(filepath.Join("..", "httpapi", "openapi.json"))
+	require.NoError(t, err)
+	args := []string{"--config-file", cfgFile, "run", docFile, "--url", base,
 		"--seed", cmp.Or(os.Getenv(envSeed), seed), "--max-examples", strconv.Itoa(maxExamples),
 		"--phases", "examples,coverage,fuzzing,stateful",
 		"--workers", "1", "--request-timeout", "30",
