@@ -53,7 +53,7 @@ var engine *topicstest.Engine
 func TestMain(m *testing.M) { os.Exit(topicstest.Main(m, &engine)) }
 
 const (
-	// EnvSchemathesis names the schemathesis executable.
+	// envSchemathesis names the schemathesis executable.
 	envSchemathesis = "WAITROOM_TEST_SCHEMATHESIS"
 	// envSummary, when set, names a file the test writes the run's counts and schemathesis's
 	// output to (.ci/run prints it).
