@@ -26,7 +26,7 @@ fi
 
 sum=$(sha256sum "$req" | cut -c1-12)
 pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-venv=${WAITROOM_VENV_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/camunda-waitroom}/schemathesis-py$pyver-$sum
+venv=${WAITROOM_VENV_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/camunda-waitroom}/schemathesis-py$pyver-$sum
 # .installed is written last, so a virtualenv whose install was cut short is made again.
 if [ ! -e "$venv/.installed" ]; then
   log "creating $venv"
