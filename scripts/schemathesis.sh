@@ -4,7 +4,7 @@
 # prints where it is. Used by .ci/run and by developers:
 #   eval "$(bash scripts/schemathesis.sh env)"
 #   go test -count=1 -v ./internal/contracttest
-# The virtualenv lives outside the work tree (WAITROOM_VENV_DIR, default
+# The virtualenv lives outside the work tree (WAITROOM_TEST_VENV_DIR, default
 # ~/.cache/camunda-waitroom), one per requirements file: a changed pin makes a new one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 req=internal/contracttest/requirements.txt
 log() { echo "schemathesis.sh: $*" >&2; }
 
-python=${WAITROOM_PYTHON:-python3}
+python=${WAITROOM_TEST_PYTHON:-python3}
 if ! command -v "$python" >/dev/null 2>&1 || ! "$python" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   if [ "$python" = python3 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing python3 and python3-venv from Debian packages (schemathesis needs Python 3.11 or later)"
@@ -21,12 +21,12 @@ if ! command -v "$python" >/dev/null 2>&1 || ! "$python" -c 'import sys, venv, e
     apt-get install -y -qq python3 python3-venv >&2
   fi
   "$python" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' ||
-    { log "$python is not Python 3.11 or later with venv: set WAITROOM_PYTHON"; exit 1; }
+    { log "$python is not Python 3.11 or later with venv: set WAITROOM_TEST_PYTHON"; exit 1; }
 fi
 
 sum=$(sha256sum "$req" | cut -c1-12)
 pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-venv=${WAITROOM_VENV_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/camunda-waitroom}/schemathesis-py$pyver-$sum
+venv=${WAITROOM_TEST_VENV_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/camunda-waitroom}/schemathesis-py$pyver-$sum
 # .installed is written last, so a virtualenv whose install was cut short is made again.
 if [ ! -e "$venv/.installed" ]; then
   log "creating $venv"

@@ -304,7 +304,7 @@ func runSchemathesis(t *testing.T, st, base, token, dir, key string, maxExamples
 		"--report-har-path", filepath.Join(dir, "har.json"),
 		"--no-color", "--output-truncate", "false"}
 	cmd := exec.CommandContext(ctx, st, append(args, extra...)...)
-	cmd.Env = append(os.Environ(), "WAITROOM_CONTRACT_TOKEN="+token, "WAITROOM_CONTRACT_KEY="+key,
+	cmd.Env = append(os.Environ(), "WAITROOM_TEST_CONTRACT_TOKEN="+token, "WAITROOM_TEST_CONTRACT_KEY="+key,
 		"NO_COLOR=1", "COLUMNS=120",
 		// Hypothesis keeps an example database in the working directory by default: not here.
 		"HYPOTHESIS_STORAGE_DIRECTORY="+filepath.Join(t.TempDir(), "hypothesis"))
