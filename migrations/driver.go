@@ -53,7 +53,7 @@ func (c *connDriver) Lock() error {
 	if c.locked {
 		return database.ErrLocked
 	}
-	unlock, err := c.d.Lock(c.ctx, c.conn)
+	unlock, err := c.d.Lock(c.ctx, c.conn, database.GenerateAdvisoryLockId)
 	if err != nil {
 		return fmt.Errorf("take the migration lock: %w", err)
 	}

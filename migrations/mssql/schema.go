@@ -32,7 +32,7 @@ func FS() fs.FS { return files }
 var Dialect = dialect.Dialect{
 	Name: "mssql",
 	FS:   files,
-	Lock: func(ctx context.Context, conn *sql.Conn) (func(context.Context, bool) error, error) {
+	Lock: func(ctx context.Context, conn *sql.Conn, _ dialect.LockID) (func(context.Context, bool) error, error) {
 		var status int
 		if err := conn.QueryRowContext(ctx, lockSQL, lockResource).Scan(&status); err != nil {
 			return nil, err

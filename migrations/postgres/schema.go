@@ -12,8 +12,6 @@ import (
 	"io/fs"
 	"strconv"
 
-	"github.com/golang-migrate/migrate/v4/database"
-
 	"github.com/camunda-waitroom/camunda-waitroom/migrations/internal/dialect"
 )
 
@@ -30,7 +28,7 @@ func FS() fs.FS { return files }
 var Dialect = dialect.Dialect{
 	Name: "postgres",
 	FS:   files,
-	Lock: func(ctx context.Context, conn *sql.Conn) (func(context.Context, bool) error, error) {
+	Lock: func(ctx context.Context, conn *sql.Conn, lockID dialect.LockID) (func(context.Context, bool) error, error) {
 		var dbName string
 		var schema *string
 		if err := conn.QueryRowContext(ctx, `SELECT current_database(), current_schema()`).Scan(&dbName, &schema); err != nil {
@@ -39,7 +37,7 @@ var Dialect = dialect.Dialect{
 		if schema == nil {
 			return nil, fmt.Errorf("no current schema: the connection's search_path names no existing schema")
 		}
-		id, err := database.GenerateAdvisoryLockId(dbName, *schema, dialect.Table)
+		id, err := lockID(dbName, *schema, dialect.Table)
 		if err != nil {
 			return nil, err
 		}

@@ -35,7 +35,7 @@ const busyTimeout = 30000 // milliseconds
 var Dialect = dialect.Dialect{
 	Name: "sqlite",
 	FS:   files,
-	Lock: func(ctx context.Context, conn *sql.Conn) (func(context.Context, bool) error, error) {
+	Lock: func(ctx context.Context, conn *sql.Conn, _ dialect.LockID) (func(context.Context, bool) error, error) {
 		var old int
 		if err := conn.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&old); err != nil {
 			return nil, err

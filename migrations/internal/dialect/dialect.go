@@ -14,6 +14,10 @@ import (
 // default schema_migrations, so it cannot collide with a host application's own migrations.
 const Table = "process_store_migrations"
 
+// LockID derives an advisory lock key from names (golang-migrate's
+// database.GenerateAdvisoryLockId).
+type LockID func(databaseName string, additionalNames ...string) (string, error)
+
 // Dialect is one dialect's side of the migration engine.
 type Dialect struct {
 	// Name is the dialect's Options.Driver value ("sqlite", "postgres", "mssql").
@@ -22,8 +26,11 @@ type Dialect struct {
 	FS fs.FS
 	// Lock takes the cross-process migration lock on conn, waiting as long as ctx allows,
 	// and returns what releases it; failed tells unlock that a migration or version write
-	// failed while locked.
-	Lock func(ctx context.Context, conn *sql.Conn) (unlock func(ctx context.Context, failed bool) error, err error)
+	// failed while locked. lockID is golang-migrate's database.GenerateAdvisoryLockId,
+	// handed over by the engine so that the schema packages import nothing of golang-migrate:
+	// the stores import them for their MigrationFS, and a program that imports a store then
+	// links no part of the migration engine.
+	Lock func(ctx context.Context, conn *sql.Conn, lockID LockID) (unlock func(ctx context.Context, failed bool) error, err error)
 	// TableExists selects one boolean: whether Table exists.
 	TableExists string
 	// CreateTable creates Table (run under the lock, only when TableExists said no).
