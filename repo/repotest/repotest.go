@@ -916,7 +916,7 @@ func badBodies() []struct {
 		{"empty", nil, repo.ErrInvalidJSON},
 		{"truncated", body(`{"a":`), repo.ErrInvalidJSON},
 		{"not json", body(`hello`), repo.ErrInvalidJSON},
-		{"too large", json.RawMessage(`"` + strings.Repeat("a", repo.DefaultMaxBodyBytes) + `"`), repo.ErrTooLarge},
+		{"too large", json.RawMessage(`"` + strings.Repeat("a", repo.MaxBodyBytesDefault) + `"`), repo.ErrTooLarge},
 	}
 }
 
