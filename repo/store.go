@@ -182,9 +182,3 @@ type Store interface {
 	Starts
 	Heartbeats
 }
-
-// NotifyChannel is the PostgreSQL channel on which the postgres store's Complete, Fail and
-// InsertFinished (and ClearOwned and ExpirePendingBefore, which also finish rows) send
-// pg_notify(NotifyChannel, correlation_id) in the same statement as the status change, so a
-// LISTENing waitroom wakes when it commits. A repeat that finds the row finished sends nothing.
-const NotifyChannel = "waitroom_process_store"

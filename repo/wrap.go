@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 )
 
@@ -42,6 +43,9 @@ type Interceptor func(ctx context.Context, op string, call func(context.Context)
 // Wrap(s, breaker, metrics) has the breaker refuse a call before metrics counts it. This is
 // the one decorator of the Store contract, written once over all its methods: cross-cutting
 // concerns are Interceptors, not hand-written wrappers of every method.
+//
+// A store's push path (SupportsListener, Listen, Publish; see package waitroom) passes
+// through untouched: it holds connections of its own and makes no store calls.
 func Wrap(s Store, interceptors ...Interceptor) Store {
 	w := &wrapped{s: s}
 	w.call = func(ctx context.Context, _ string, call func(context.Context) error) error { return call(ctx) }
@@ -57,6 +61,31 @@ func Wrap(s Store, interceptors ...Interceptor) Store {
 type wrapped struct {
 	s    Store
 	call Interceptor
+}
+
+// pushPath is the push path of a store that has one (repo/postgres), which wrapped forwards.
+type pushPath interface {
+	SupportsListener() bool
+	Listen(ctx context.Context, notify func(Notification), live func(up bool, err error))
+	Publish(ctx context.Context, n Notification) error
+}
+
+func (w *wrapped) SupportsListener() bool {
+	p, ok := w.s.(pushPath)
+	return ok && p.SupportsListener()
+}
+
+func (w *wrapped) Listen(ctx context.Context, notify func(Notification), live func(up bool, err error)) {
+	if p, ok := w.s.(pushPath); ok {
+		p.Listen(ctx, notify, live)
+	}
+}
+
+func (w *wrapped) Publish(ctx context.Context, n Notification) error {
+	if p, ok := w.s.(pushPath); ok {
+		return p.Publish(ctx, n)
+	}
+	return errors.New("repo: the wrapped store has no listener to publish on")
 }
 
 func (w *wrapped) Create(ctx context.Context, id string) (r Record, err error) {

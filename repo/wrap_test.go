@@ -147,3 +147,52 @@ func TestWrapRefusal(t *testing.T) {
 		t.Fatalf("the store saw writes: %d pending, %v", n, err)
 	}
 }
+
+// pushStore is a store with a push path, recording what reaches it.
+type pushStore struct {
+	repo.Store
+	published []repo.Notification
+	listened  bool
+}
+
+func (p *pushStore) SupportsListener() bool { return true }
+func (p *pushStore) Listen(context.Context, func(repo.Notification), func(bool, error)) {
+	p.listened = true
+}
+func (p *pushStore) Publish(_ context.Context, n repo.Notification) error {
+	p.published = append(p.published, n)
+	return nil
+}
+
+type pusher interface {
+	SupportsListener() bool
+	Listen(context.Context, func(repo.Notification), func(bool, error))
+	Publish(context.Context, repo.Notification) error
+}
+
+// TestWrapPassesThePushPathThrough: a wrapped store has its inner store's listener, untouched
+// by the interceptors; a store without one still has none.
+func TestWrapPassesThePushPathThrough(t *testing.T) {
+	t.Parallel()
+	intercepted := 0
+	count := func(ctx context.Context, _ string, call func(context.Context) error) error {
+		intercepted++
+		return call(ctx)
+	}
+	p := &pushStore{}
+	w, ok := repo.Wrap(p, count).(pusher)
+	if !ok || !w.SupportsListener() {
+		t.Fatal("the wrapped store has no push path")
+	}
+	w.Listen(context.Background(), nil, nil)
+	if err := w.Publish(context.Background(), repo.Notification{ID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if !p.listened || len(p.published) != 1 || intercepted != 0 {
+		t.Fatalf("listened %t, published %v, intercepted %d", p.listened, p.published, intercepted)
+	}
+	plain, _ := repo.Wrap(sqliteStore(t), count).(pusher)
+	if plain == nil || plain.SupportsListener() {
+		t.Fatal("a wrapped SQLite store claims a listener")
+	}
+}

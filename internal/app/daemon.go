@@ -102,12 +102,11 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		}
 	}()
 
+	// The waitroom takes the store's listener from the store itself (the postgres store has
+	// one; the breaker and metrics wrappers pass it through), used while waitroom.notify is set.
 	roomOpts := []waitroom.Option{
 		waitroom.WithLogger(logging.Component(log, "waitroom")),
 		waitroom.WithMetrics(m),
-	}
-	if cfg.Store.Driver == config.DriverPostgres && cfg.Waitroom.Notify {
-		roomOpts = append(roomOpts, waitroom.WithPostgresNotify(cfg.StoreDSN()))
 	}
 	room, err := waitroom.New(store, cfg.Waitroom, roomOpts...)
 	if err != nil {

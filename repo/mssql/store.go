@@ -150,6 +150,10 @@ func (s *Store) IDsFoldCase() bool { return s.x.settings.IDCaseInsensitive }
 // DB returns the pool, for migrations and tests.
 func (s *Store) DB() *sql.DB { return s.x.db }
 
+// SupportsListener reports false: the store sends no notifications, so waiters on it poll
+// (see package waitroom).
+func (s *Store) SupportsListener() bool { return false }
+
 // MigrationFS returns the SQL Server migration files (migrations/mssql), which migrations.Up
 // applies.
 func MigrationFS() fs.FS { return schema.FS() }

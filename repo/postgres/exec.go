@@ -25,13 +25,13 @@ func (x *executor) Create(ctx context.Context, id, owner string) (repo.Record, b
 	return rec, err == nil, err
 }
 
-// Finish notifies the row's id on repo.NotifyChannel when it finishes it.
+// Finish notifies the row's id on NotifyChannel when it finishes it.
 func (x *executor) Finish(ctx context.Context, id string, status repo.Status, body []byte) (bool, error) {
 	stmt := sqlComplete
 	if status == repo.StatusError {
 		stmt = sqlFail
 	}
-	n, err := x.count(ctx, stmt, id, string(body), repo.NotifyChannel)
+	n, err := x.count(ctx, stmt, id, string(body), NotifyChannel)
 	return n > 0, err
 }
 
@@ -41,9 +41,9 @@ func (x *executor) StatusOf(ctx context.Context, id string) (repo.Status, error)
 	return repo.Status(st), sqlutil.NotFound(err)
 }
 
-// InsertFinished notifies the row's id on repo.NotifyChannel when it inserts it.
+// InsertFinished notifies the row's id on NotifyChannel when it inserts it.
 func (x *executor) InsertFinished(ctx context.Context, id string, status repo.Status, payload, errBody []byte) (bool, error) {
-	n, err := x.count(ctx, sqlInsertFinished, id, string(status), sqlutil.NullString(payload), sqlutil.NullString(errBody), repo.NotifyChannel)
+	n, err := x.count(ctx, sqlInsertFinished, id, string(status), sqlutil.NullString(payload), sqlutil.NullString(errBody), NotifyChannel)
 	return n == 1, err
 }
 
@@ -76,7 +76,7 @@ func (x *executor) PendingCount(ctx context.Context) (int64, error) {
 
 // ClearOwned notifies each row it finishes.
 func (x *executor) ClearOwned(ctx context.Context, owner string, errBody []byte) (int64, error) {
-	return x.count(ctx, sqlClearOwned, owner, string(errBody), repo.NotifyChannel)
+	return x.count(ctx, sqlClearOwned, owner, string(errBody), NotifyChannel)
 }
 
 // DeleteFinishedBefore skips rows another replica has locked.
@@ -87,7 +87,7 @@ func (x *executor) DeleteFinishedBefore(ctx context.Context, cutoff time.Time, l
 // ExpirePendingBefore skips rows another replica has locked, and notifies each row it
 // finishes.
 func (x *executor) ExpirePendingBefore(ctx context.Context, cutoff time.Time, limit int, errBody []byte) (int64, error) {
-	return x.count(ctx, sqlExpirePendingBefore, cutoffArg(cutoff), limit, string(errBody), repo.NotifyChannel)
+	return x.count(ctx, sqlExpirePendingBefore, cutoffArg(cutoff), limit, string(errBody), NotifyChannel)
 }
 
 func (x *executor) BeginStart(ctx context.Context, id, owner, key string, lease time.Duration) (repo.StartState, bool, error) {

@@ -1,14 +1,15 @@
 // Package postgres is the process_store on PostgreSQL, through database/sql with the pgx/v5
 // driver (github.com/jackc/pgx/v5/stdlib, driver name "pgx"): repo.SQLStore on this
-// package's executor (exec.go, statements in sql.go and start_sql.go).
+// package's executor (exec.go, statements in sql.go and start_sql.go), and the store's push
+// path (listen.go): LISTEN/NOTIFY, which a waitroom uses to wake waiters without polling.
 //
 // database/sql rather than pgxpool: the three dialects then share one shape (New takes a
-// *sql.DB, migrations.Up takes the same pool), and nothing here needs pgx's native API: the
-// LISTEN side, which does, belongs to the waitroom and holds its own pgx connection.
+// *sql.DB, migrations.Up takes the same pool). The listener, which needs pgx's native API,
+// holds pgx connections of its own on the store's DSN.
 //
 // Complete, Fail, InsertFinished, ClearOwned and ExpirePendingBefore send
-// pg_notify(repo.NotifyChannel, correlation_id) for every row they finish, in the same
-// statement, so a LISTENing waitroom wakes when the change commits.
+// pg_notify(NotifyChannel, correlation_id) for every row they finish, in the same
+// statement, so a listener wakes when the change commits.
 package postgres
 
 import (
@@ -17,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
+	"sync/atomic"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 
@@ -28,10 +31,16 @@ import (
 // DriverName is the database/sql driver the store uses.
 const DriverName = "pgx"
 
-// Store is the PostgreSQL process_store: repo.SQLStore on this package's executor.
+// Store is the PostgreSQL process_store: repo.SQLStore on this package's executor, with a
+// listener when it knows its DSN (see SupportsListener).
 type Store struct {
 	*repo.SQLStore
-	x *executor
+	x   *executor
+	dsn string // for the listener's and the publisher's own connections; "" without
+
+	pubMu sync.Mutex
+	pub   *publisher
+	pid   atomic.Uint32 // backend pid of the latest LISTEN connection while it is up
 }
 
 var _ repo.Store = (*Store)(nil)
@@ -57,8 +66,9 @@ func Open(ctx context.Context, opts repo.Options) (*Store, error) {
 }
 
 // New returns the store on db (opened with the "pgx" driver), which it owns from then on
-// (Close closes it). It checks opts (repo.Options; DSN is not used) before it touches the
-// database, then pings.
+// (Close closes it). It checks opts (repo.Options) before it touches the database, then
+// pings. opts.DSN, when set, is what the listener connects to; without it the store has no
+// listener.
 func New(ctx context.Context, db *sql.DB, opts repo.Options) (*Store, error) {
 	x := &executor{db: db}
 	core, err := repo.NewSQLStore(repo.Dialect{Name: repo.DriverPostgres, Exec: x}, opts)
@@ -68,11 +78,22 @@ func New(ctx context.Context, db *sql.DB, opts repo.Options) (*Store, error) {
 	if err := db.PingContext(ctx); err != nil {
 		return nil, fmt.Errorf("postgres: ping: %w", err)
 	}
-	return &Store{SQLStore: core, x: x}, nil
+	return &Store{SQLStore: core, x: x, dsn: opts.DSN}, nil
 }
 
 // DB returns the pool, for migrations and tests.
 func (s *Store) DB() *sql.DB { return s.x.db }
+
+// Close closes the publisher's connection, if any, and the pool.
+func (s *Store) Close() error {
+	s.pubMu.Lock()
+	if s.pub != nil {
+		s.pub.close()
+		s.pub = nil
+	}
+	s.pubMu.Unlock()
+	return s.SQLStore.Close()
+}
 
 // MigrationFS returns the PostgreSQL migration files (migrations/postgres), which
 // migrations.Up applies.

@@ -158,3 +158,7 @@ func (s *Store) DB() *sql.DB { return s.x.db }
 // MigrationFS returns the SQLite migration files (migrations/sqlite), which migrations.Up
 // applies.
 func MigrationFS() fs.FS { return schema.FS() }
+
+// SupportsListener reports false: SQLite has no notifications, so waiters on this store
+// poll (see package waitroom).
+func (s *Store) SupportsListener() bool { return false }
