@@ -17,9 +17,9 @@ import (
 // collation) returns an error wrapping ErrIDConflict from the inserting methods.
 type Executor interface {
 	// Create inserts a PENDING row for id owned by owner, or refreshes a PENDING row's owner
-	// and updated_at (keeping started_at), and returns the row as it is after the statement.
-	// A finished row is left alone: ok is false then (a dialect may also return the row
-	// with ok false; SQLStore reads it again either way).
+	// and updated_at (keeping started_at), and returns the row as it is after the statement,
+	// with ok set. A finished row is left alone; a statement that then returns no row
+	// reports ok false, and SQLStore reads the row.
 	Create(ctx context.Context, id, owner string) (rec Record, ok bool, err error)
 	// Finish moves a PENDING row to status (DONE, with body as payload_json; ERROR, with
 	// body as error_json) and reports whether it did.

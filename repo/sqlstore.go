@@ -34,9 +34,6 @@ func NewSQLStore(d Dialect, opts Options) (*SQLStore, error) {
 	return &SQLStore{exec: d.Exec, d: d, owner: opts.Owner, maxBody: opts.MaxBodyBytes}, nil
 }
 
-// Owner returns the owner this store writes (Options.Owner).
-func (s *SQLStore) Owner() string { return s.owner }
-
 // maxAttempts bounds the follow-up loops of Create, Complete, Fail, BeginStart and
 // SetInstance. Another round happens only when another writer deletes or recreates the same
 // row between two statements.

@@ -236,8 +236,7 @@ func New(store repo.Store, cfg config.Waitroom, opts ...Option) (*Room, error) {
 func (r *Room) notifyEnabled() bool { return r.cfg.Notify && r.listener != nil }
 
 // Start starts the dispatcher and, when the store has a listener and cfg.Notify is set, the
-// listener.
-// They run until Stop (or until ctx is cancelled). Waits work before Start, but only local
+// listener. They run until Stop (or until ctx is cancelled). Waits work before Start, but only local
 // completions wake them.
 func (r *Room) Start(ctx context.Context) error {
 	r.startMu.Lock()
