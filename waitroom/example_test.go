@@ -76,8 +76,9 @@ func Example_sqlite() {
 	// context deadline exceeded - still pending: true
 }
 
-// A front service on PostgreSQL, with LISTEN/NOTIFY: completions wake waiters in
-// milliseconds; polling drops to cfg.NotifyPollInterval as the safety net. It needs
+// A front service on PostgreSQL, with LISTEN/NOTIFY: the postgres store has a listener, which
+// the Room uses when cfg.Notify is set, so completions wake waiters in milliseconds; polling
+// drops to cfg.NotifyPollInterval as the safety net. It needs
 // WAITROOM_TEST_PG_DSN (a migrated database), so it is compiled but not run.
 func Example_postgres() {
 	ctx := context.Background()
@@ -90,7 +91,7 @@ func Example_postgres() {
 
 	cfg := config.Waitroom{Timeout: 25 * time.Second, PollInterval: 50 * time.Millisecond,
 		NotifyPollInterval: time.Second, Notify: true, MaxWaiters: 10000}
-	room, err := waitroom.New(store, cfg, waitroom.WithPostgresNotify(dsn))
+	room, err := waitroom.New(store, cfg)
 	if err != nil {
 		panic(err)
 	}

@@ -42,13 +42,11 @@ func runHelper(ctx context.Context) error {
 		return err
 	}
 	defer store.Close()
-	var opts []Option
 	cfg := config.Waitroom{}
-	if dsn := os.Getenv(helperNotifyEnv); dsn != "" {
-		opts = append(opts, WithPostgresNotify(dsn))
-		cfg.Notify = true
+	if os.Getenv(helperNotifyEnv) != "" {
+		cfg.Notify = true // the postgres store's listener publishes bodies
 	}
-	r, err := New(store, cfg, opts...)
+	r, err := New(store, cfg)
 	if err != nil {
 		return err
 	}

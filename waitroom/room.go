@@ -9,19 +9,19 @@
 //
 //   - completions made through this Room (Complete, Fail, InsertFinished: the daemon's own
 //     worker) wake local waiters at once with the written body, no read;
-//   - on PostgreSQL (WithPostgresNotify), a dedicated LISTEN connection receives the store's
-//     pg_notify(repo.NotifyChannel, id) and reads just the notified ids at once; and a Room that
-//     completes a row also publishes the body on BodyChannel (when it fits the 8000-byte NOTIFY
-//     limit), so waiters in other replicas wake without any read;
-//   - while LISTEN is healthy the batched poll slows to cfg.NotifyPollInterval: it is only the
+//   - when the store has a push path (a Listener: repo/postgres's LISTEN/NOTIFY) and
+//     cfg.Notify is set, the store's notifications of finished ids make the Room read just
+//     those ids at once; and a Room that completes a row also publishes the body through it,
+//     so waiters in other replicas wake without any read;
+//   - while the listener is up the batched poll slows to cfg.NotifyPollInterval: it is only the
 //     safety net for dropped notifications. While it is down, polling runs at cfg.PollInterval.
 //
 // A waiter's timeout or cancellation removes that waiter only: the dispatcher's queries run on
 // the Room's own context with a timeout, never on a waiter's.
 //
-// In the daemon: build one Room per process on the store, with the config's waitroom section,
-// the component logger and, when the store is postgres, WithPostgresNotify(cfg.StoreDSN())
-// (it takes effect only while cfg.Waitroom.Notify is true); Start it before the HTTP server
+// In the daemon: build one Room per process on the store, with the config's waitroom section
+// and the component logger (the store's listener is used while cfg.Waitroom.Notify is true;
+// the Room does not know which database it talks to); Start it before the HTTP server
 // and the worker runtime, hand it to both (the runtime completes rows through Complete, Fail
 // and InsertFinished, so its completions wake local waiters at once and reach other replicas'
 // Rooms as body notifications); at shutdown stop the HTTP server and the runtime first, then
@@ -91,7 +91,7 @@ type WakeSource string
 // The ways a waiter is woken.
 const (
 	WakeLocal  WakeSource = "local"  // a completion made through this Room
-	WakeNotify WakeSource = "notify" // a PostgreSQL notification (with body, or a read of the notified ids)
+	WakeNotify WakeSource = "notify" // a store notification (with body, or a read of the notified ids)
 	WakePoll   WakeSource = "poll"   // the batched poll, or a registration that found the row finished
 )
 
@@ -115,12 +115,6 @@ type Option func(*Room)
 
 // WithLogger sets the logger (default: no logging).
 func WithLogger(l *zap.Logger) Option { return func(r *Room) { r.log = l } }
-
-// WithPostgresNotify enables the PostgreSQL push paths when cfg.Notify is true: a dedicated
-// LISTEN connection to dsn (on repo.NotifyChannel and BodyChannel), and publishing written
-// bodies on BodyChannel after Complete, Fail and InsertFinished. Use it only when the store is
-// the postgres store on the same database.
-func WithPostgresNotify(dsn string) Option { return func(r *Room) { r.pgDSN = dsn } }
 
 // WithClock replaces time.Now for metrics and the recent-results cache (timers are real).
 func WithClock(now func() time.Time) Option { return func(r *Room) { r.now = now } }
@@ -151,7 +145,7 @@ type Room struct {
 	log          *zap.Logger
 	metrics      Metrics
 	now          func() time.Time
-	pgDSN        string
+	listener     Listener // the store's push path; nil when it has none
 	grace        time.Duration
 	queryTimeout time.Duration
 	shutdownBody json.RawMessage
@@ -164,13 +158,12 @@ type Room struct {
 	notified map[string]time.Time            // awaited ids notified, not read yet -> when
 	recent   recentCache                     // results this Room knows without a read
 
-	kick        chan struct{} // wakes the dispatcher: new waiters, notifications, stop
-	stateCh     chan struct{} // LISTEN went up or down
-	listening   atomic.Bool
-	listenerPID atomic.Uint32 // backend pid of the LISTEN connection (tests terminate it)
-	closed      chan struct{}
-	closeOnce   sync.Once
-	pub         *publisher
+	kick       chan struct{} // wakes the dispatcher: new waiters, notifications, stop
+	stateCh    chan struct{} // the listener went up or down
+	listening  atomic.Bool
+	pubFailing atomic.Bool // in a failure streak of Publish: logged once
+	closed     chan struct{}
+	closeOnce  sync.Once
 
 	startMu sync.Mutex
 	started bool
@@ -207,6 +200,7 @@ func New(store repo.Store, cfg config.Waitroom, opts ...Option) (*Room, error) {
 	r := &Room{
 		store:        store,
 		cfg:          cfg,
+		listener:     listenerOf(store),
 		log:          zap.NewNop(),
 		metrics:      noopMetrics{},
 		now:          time.Now,
@@ -236,16 +230,13 @@ func New(store repo.Store, cfg config.Waitroom, opts ...Option) (*Room, error) {
 		r.queryTimeout = QueryTimeoutDefault
 	}
 	r.recent = newRecentCache(recentCacheSize, recentCacheTTL)
-	if r.notifyEnabled() {
-		r.pub = &publisher{dsn: r.pgDSN, log: r.log}
-	}
 	return r, nil
 }
 
-func (r *Room) notifyEnabled() bool { return r.cfg.Notify && r.pgDSN != "" }
+func (r *Room) notifyEnabled() bool { return r.cfg.Notify && r.listener != nil }
 
-// Start starts the dispatcher and, with WithPostgresNotify and cfg.Notify, the LISTEN loop.
-// They run until Stop (or until ctx is cancelled). Waits work before Start, but only local
+// Start starts the dispatcher and, when the store has a listener and cfg.Notify is set, the
+// listener. They run until Stop (or until ctx is cancelled). Waits work before Start, but only local
 // completions wake them.
 func (r *Room) Start(ctx context.Context) error {
 	r.startMu.Lock()
@@ -278,7 +269,7 @@ func (r *Room) Start(ctx context.Context) error {
 // Stop shuts the Room down in stages: with cfg.ClearOnShutdown it first marks this instance's
 // PENDING rows ERROR (store.ClearOwned; other replicas' rows are never touched) and reads the
 // awaited rows once more so local waiters get that error; then it stops the dispatcher and the
-// LISTEN connection, and wakes every remaining waiter with ErrClosed. ctx bounds the database
+// listener, and wakes every remaining waiter with ErrClosed. ctx bounds the database
 // work. Stop the HTTP server (draining its waits) before the Room.
 func (r *Room) Stop(ctx context.Context) error {
 	var err error
@@ -301,9 +292,6 @@ func (r *Room) Stop(ctx context.Context) error {
 	}
 	r.startMu.Unlock()
 	r.wg.Wait()
-	if r.pub != nil {
-		r.pub.close()
-	}
 	return err
 }
 
@@ -531,7 +519,7 @@ func (r *Room) signal() {
 
 // Complete moves id's row from PENDING to DONE with payload (the seed's completeWait) and, when
 // this call made the transition, wakes local waiters at once with payload and publishes it to
-// other replicas' Rooms (PostgreSQL). The signature is the worker runtime's.
+// other replicas' Rooms (through the store's listener). The signature is the worker runtime's.
 func (r *Room) Complete(ctx context.Context, id string, payload json.RawMessage) (repo.Outcome, error) {
 	out, err := r.store.Complete(ctx, id, payload)
 	if err != nil {
@@ -578,8 +566,8 @@ func (r *Room) afterTransition(ctx context.Context, out repo.Outcome, rec repo.R
 		r.recent.put(rec, now)
 		r.mu.Unlock()
 		r.wake(rec, WakeLocal)
-		if r.pub != nil {
-			r.pub.publish(ctx, rec)
+		if r.notifyEnabled() {
+			r.publish(ctx, rec)
 		}
 	case repo.AlreadyFinished:
 		// Someone else finished it, with a body we do not know: read it at once for local
@@ -643,7 +631,7 @@ func (r *Room) Waiters() int {
 	return r.count
 }
 
-// Listening reports whether the PostgreSQL LISTEN connection is up.
+// Listening reports whether the store's listener is up (notifications flow).
 func (r *Room) Listening() bool { return r.listening.Load() }
 
 // NewID returns a random correlation id (a version 4 UUID).

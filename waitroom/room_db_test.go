@@ -22,6 +22,7 @@ import (
 
 	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
+	"github.com/camunda-waitroom/camunda-waitroom/repo/postgres"
 )
 
 // pgDSNEnv holds the PostgreSQL test server's DSN (scripts/postgres.sh env prints it). The
@@ -34,7 +35,7 @@ type backend struct {
 	name   string
 	driver string
 	dsn    string // the store's DSN
-	notify string // PostgreSQL DSN for WithPostgresNotify; "" polls only
+	notify string // set (the DSN): Rooms use the postgres store's listener (cfg.Notify); "" polls only
 }
 
 func pgBaseDSN(t testing.TB) string {
@@ -131,7 +132,6 @@ func (b backend) room(t testing.TB, cfg config.Waitroom, opts ...Option) (*Room,
 	t.Cleanup(func() { store.Close() })
 	if b.notify != "" {
 		cfg.Notify = true
-		opts = append(opts, WithPostgresNotify(b.notify))
 	}
 	r := newTestRoom(t, store, cfg, opts...)
 	if b.notify != "" {
@@ -210,7 +210,7 @@ func testOtherProcess(t *testing.T, b backend) {
 		t.Cleanup(func() { store.Close() })
 		spy := &spyStore{Store: store}
 		r3 := newTestRoom(t, spy, config.Waitroom{Notify: true, PollInterval: time.Hour, NotifyPollInterval: time.Hour},
-			WithPostgresNotify(b.notify), WithNotifyGrace(time.Second))
+			WithNotifyGrace(time.Second))
 		eventually(t, 10*time.Second, "LISTEN up", r3.Listening)
 		id := "body-" + NewID()
 		_, err = r3.Register(ctx, id)
@@ -334,7 +334,9 @@ func TestPostgresNotificationsLost(t *testing.T) {
 	require.NoError(t, err)
 	ch := goWait(ctx, r, id)
 	eventually(t, 5*time.Second, "waiter registered", func() bool { return r.Waiters() == 1 })
-	oldPID := r.listenerPID.Load()
+	pg := store.(*postgres.Store)
+	oldPID := pg.ListenerPID()
+	require.NotZero(t, oldPID)
 
 	pgAdmin(t, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS false")
 	pgAdmin(t, "SELECT pg_terminate_backend($1)", int(oldPID))
@@ -353,7 +355,7 @@ func TestPostgresNotificationsLost(t *testing.T) {
 	require.NoError(t, res.err)
 	assert.Equal(t, `"while deaf"`, string(res.payload))
 	eventually(t, 10*time.Second, "LISTEN up again", r.Listening)
-	assert.NotEqual(t, oldPID, r.listenerPID.Load())
+	assert.NotEqual(t, oldPID, pg.ListenerPID())
 }
 
 // TestPostgresDatabaseRestart simulates a database restart under waiters: connections to the
@@ -413,7 +415,7 @@ func TestPostgresDatabaseRestart(t *testing.T) {
 	eventually(t, 10*time.Second, "recovery logged", func() bool {
 		return logs.FilterMessageSnippet("reading statuses recovered").Len() == 1
 	})
-	assert.Equal(t, 1, logs.FilterMessageSnippet("LISTEN connection failed").Len(), "logged once per streak")
+	assert.Equal(t, 1, logs.FilterMessageSnippet("notification listener failed").Len(), "logged once per streak")
 }
 
 func execCommand(name string, args ...string) (string, error) {

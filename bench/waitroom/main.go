@@ -16,7 +16,7 @@
 // -spread, each payload carrying the wall-clock time just before its UPDATE was sent (same
 // host, so wake latency = waiter return - that time, slightly pessimistic). The completer
 // completes through a waitroom.Room, as the worker daemon does: on "postgres" that Room
-// publishes bodies (waitroom.BodyChannel) after commit; on the others it is the bare store
+// publishes bodies (postgres.BodyChannel) after commit; on the others it is the bare store
 // write. Statements are counted on the waiting side only, at the database/sql driver (a
 // wrapping driver.Connector counts every Exec and Query): Statuses costs one statement per
 // chunk of repo.StatusesChunkSize ids, Find one. The PostgreSQL LISTEN connection (one LISTEN
@@ -125,21 +125,24 @@ type result struct {
 	Reads     int     `json:"reads"`
 }
 
-// timedStore records how long each Statuses call takes.
-type timedStore struct {
-	repo.Store
+// readTimer records how long each Statuses call takes: a repo.Interceptor, so the store it
+// wraps (repo.Wrap) keeps its listener.
+type readTimer struct {
 	mu    sync.Mutex
 	reads []time.Duration
 }
 
-func (t *timedStore) Statuses(ctx context.Context, ids []string) ([]repo.Record, error) {
+func (t *readTimer) intercept(ctx context.Context, op string, call func(context.Context) error) error {
+	if op != repo.OpStatuses {
+		return call(ctx)
+	}
 	start := time.Now()
-	recs, err := t.Store.Statuses(ctx, ids)
+	err := call(ctx)
 	d := time.Since(start)
 	t.mu.Lock()
 	t.reads = append(t.reads, d)
 	t.mu.Unlock()
-	return recs, err
+	return err
 }
 
 func (r result) stmtPerSec() float64 { return float64(r.Statements) / r.WindowS }
@@ -367,12 +370,10 @@ func completerMain(f flags) error {
 	}
 	defer s.Close()
 	cfg := config.Waitroom{}
-	var opts []waitroom.Option
 	if f.store == "postgres" {
-		cfg.Notify = true
-		opts = append(opts, waitroom.WithPostgresNotify(f.dsn))
+		cfg.Notify = true // the postgres store's listener publishes the bodies
 	}
-	room, err := waitroom.New(s, cfg, opts...)
+	room, err := waitroom.New(s, cfg)
 	if err != nil {
 		return err
 	}
@@ -423,7 +424,8 @@ func waiterMain(f flags) error {
 	if err != nil {
 		return err
 	}
-	s := &timedStore{Store: inner}
+	timer := &readTimer{}
+	s := repo.Wrap(inner, timer.intercept)
 	defer s.Close()
 	deadline := f.spread + f.baselineMax
 	wctx, cancel := context.WithTimeout(ctx, deadline)
@@ -435,12 +437,10 @@ func waiterMain(f flags) error {
 	case "waitroom":
 		cfg := config.Waitroom{Timeout: deadline, PollInterval: waitroom.PollIntervalDefault,
 			NotifyPollInterval: waitroom.NotifyPollIntervalDefault, MaxWaiters: max(f.n, waitroom.MaxWaitersDefault)}
-		var opts []waitroom.Option
 		if f.store == "postgres" {
-			cfg.Notify = true
-			opts = append(opts, waitroom.WithPostgresNotify(f.dsn))
+			cfg.Notify = true // the postgres store's listener: LISTEN/NOTIFY
 		}
-		room, err := waitroom.New(s, cfg, opts...)
+		room, err := waitroom.New(s, cfg)
 		if err != nil {
 			return err
 		}
@@ -520,9 +520,9 @@ func waiterMain(f flags) error {
 	res := result{Store: f.store, Variant: f.variant, N: f.n, Woken: int(woken.Load()), Errors: int(errCount.Load()),
 		P50ms: pct(0.50), P99ms: pct(0.99), MaxMs: pct(1.0), Statements: stmts, WindowS: window.Seconds(),
 		CPUs: cpu.Seconds(), MaxRSSMB: float64(ru.Maxrss) / 1024}
-	s.mu.Lock()
-	reads := slices.Clone(s.reads)
-	s.mu.Unlock()
+	timer.mu.Lock()
+	reads := slices.Clone(timer.reads)
+	timer.mu.Unlock()
 	slices.Sort(reads)
 	if len(reads) > 0 {
 		res.Reads = len(reads)

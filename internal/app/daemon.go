@@ -86,26 +86,27 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	br := breaker.New(m.Store(raw), breaker.Settings{Failures: cfg.Store.BreakerFailures, OpenFor: cfg.Store.BreakerOpenFor}, storeLog)
+	br := breaker.New(breaker.Settings{Failures: cfg.Store.BreakerFailures, OpenFor: cfg.Store.BreakerOpenFor}, storeLog)
 	m.WatchBreaker(br)
 	topicNames := make([]string, len(cfg.Topics))
 	for i, t := range cfg.Topics {
 		topicNames[i] = t.Name
 	}
 	m.InitSeries(topicNames)
-	store := repo.Store(br)
+	// Every store call goes through the breaker, then metrics: a call the open circuit
+	// refuses is not counted as a store call.
+	store := repo.Wrap(raw, br.Intercept, m.InterceptStore)
 	defer func() {
 		if err := store.Close(); err != nil {
 			storeLog.Warn("close store", logging.Err(err))
 		}
 	}()
 
+	// The waitroom takes the store's listener from the store itself (the postgres store has
+	// one; the breaker and metrics wrappers pass it through), used while waitroom.notify is set.
 	roomOpts := []waitroom.Option{
 		waitroom.WithLogger(logging.Component(log, "waitroom")),
 		waitroom.WithMetrics(m),
-	}
-	if cfg.Store.Driver == config.DriverPostgres && cfg.Waitroom.Notify {
-		roomOpts = append(roomOpts, waitroom.WithPostgresNotify(cfg.StoreDSN()))
 	}
 	room, err := waitroom.New(store, cfg.Waitroom, roomOpts...)
 	if err != nil {
@@ -164,7 +165,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		// Each check is a bounded live call: the store's ping goes through the breaker (and is
 		// its half-open trial), the engine's is GET /version (see topics.CheckEngine).
 		Ready: map[string]httpapi.Check{
-			"store":      br.Check,
+			"store":      func(ctx context.Context) error { return br.Check(ctx, store) },
 			"migrations": migrated.check,
 			"engine":     rt.CheckEngine,
 			"models":     func(context.Context) error { return deployed.check() },

@@ -1,5 +1,7 @@
 package mssql
 
+import "github.com/camunda-waitroom/camunda-waitroom/repo/internal/sqlutil"
+
 // The statements of the SQL Server store, on the seed's table dbo.process_store (VARCHAR(64)
 // keys, NVARCHAR(MAX) bodies, DATETIME2(3) UTC times) plus owner. Parameters are named
 // (@id, ...); args.go builds them with the types the columns have.
@@ -83,7 +85,7 @@ const bumpUpdatedAt = `updated_at = CASE WHEN SYSUTCDATETIME() > DATEADD(millise
     THEN SYSUTCDATETIME() ELSE DATEADD(millisecond, 1, updated_at) END`
 
 // columns is the column list every read selects, in the order scanRecord expects.
-const columns = `correlation_id, status, payload_json, error_json, owner, started_at, updated_at`
+const columns = sqlutil.Columns
 
 const (
 	// sqlCreate is the UPDLOCK, HOLDLOCK upsert in one transaction (one round trip): refresh
