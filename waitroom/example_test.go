@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/migrations"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/repo/sqlite"
@@ -35,7 +34,7 @@ func Example_sqlite() {
 		panic(err)
 	}
 
-	room, err := waitroom.New(store, config.Waitroom{Timeout: 5 * time.Second, PollInterval: 20 * time.Millisecond})
+	room, err := waitroom.New(store, waitroom.Options{Timeout: 5 * time.Second, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		panic(err)
 	}
@@ -88,8 +87,8 @@ func Example_postgres() {
 	}
 	defer store.Close()
 
-	cfg := config.Waitroom{Timeout: 25 * time.Second, PollInterval: 50 * time.Millisecond,
-		NotifyPollInterval: time.Second, Notify: true, MaxWaiters: 10000}
+	cfg := waitroom.Options{Timeout: 25 * time.Second, PollInterval: 50 * time.Millisecond,
+		NotifyPollInterval: time.Second, MaxWaiters: 10000}
 	room, err := waitroom.New(store, cfg, waitroom.WithPostgresNotify(dsn))
 	if err != nil {
 		panic(err)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 )
 
@@ -43,10 +42,9 @@ func runHelper(ctx context.Context) error {
 	}
 	defer store.Close()
 	var opts []Option
-	cfg := config.Waitroom{}
+	cfg := Options{}
 	if dsn := os.Getenv(helperNotifyEnv); dsn != "" {
 		opts = append(opts, WithPostgresNotify(dsn))
-		cfg.Notify = true
 	}
 	r, err := New(store, cfg, opts...)
 	if err != nil {

@@ -20,7 +20,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 )
 
@@ -123,14 +122,13 @@ func newBackend(t testing.TB, kind string) backend {
 var backendKinds = []string{"sqlite", "postgres", "postgres-nonotify"}
 
 // room opens b's store as owner "test" and starts a Room on it.
-func (b backend) room(t testing.TB, cfg config.Waitroom, opts ...Option) (*Room, repo.Store) {
+func (b backend) room(t testing.TB, cfg Options, opts ...Option) (*Room, repo.Store) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := openStore(ctx, b.driver, b.dsn, "test")
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	if b.notify != "" {
-		cfg.Notify = true
 		opts = append(opts, WithPostgresNotify(b.notify))
 	}
 	r := newTestRoom(t, store, cfg, opts...)
@@ -140,8 +138,8 @@ func (b backend) room(t testing.TB, cfg config.Waitroom, opts ...Option) (*Room,
 	return r, store
 }
 
-func dbCfg() config.Waitroom {
-	return config.Waitroom{Timeout: 20 * time.Second, PollInterval: 50 * time.Millisecond,
+func dbCfg() Options {
+	return Options{Timeout: 20 * time.Second, PollInterval: 50 * time.Millisecond,
 		NotifyPollInterval: time.Second, MaxWaiters: 10000}
 }
 
@@ -209,7 +207,7 @@ func testOtherProcess(t *testing.T, b backend) {
 		require.NoError(t, err)
 		t.Cleanup(func() { store.Close() })
 		spy := &spyStore{Store: store}
-		r3 := newTestRoom(t, spy, config.Waitroom{Notify: true, PollInterval: time.Hour, NotifyPollInterval: time.Hour},
+		r3 := newTestRoom(t, spy, Options{PollInterval: time.Hour, NotifyPollInterval: time.Hour},
 			WithPostgresNotify(b.notify), WithNotifyGrace(time.Second))
 		eventually(t, 10*time.Second, "LISTEN up", r3.Listening)
 		id := "body-" + NewID()

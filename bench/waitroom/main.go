@@ -46,7 +46,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/waitroom"
 )
@@ -366,10 +365,9 @@ func completerMain(f flags) error {
 		return err
 	}
 	defer s.Close()
-	cfg := config.Waitroom{}
+	cfg := waitroom.Options{}
 	var opts []waitroom.Option
 	if f.store == "postgres" {
-		cfg.Notify = true
 		opts = append(opts, waitroom.WithPostgresNotify(f.dsn))
 	}
 	room, err := waitroom.New(s, cfg, opts...)
@@ -433,11 +431,9 @@ func waiterMain(f flags) error {
 	var ready func() bool
 	switch f.variant {
 	case "waitroom":
-		cfg := config.Waitroom{Timeout: deadline, PollInterval: waitroom.PollIntervalDefault,
-			NotifyPollInterval: waitroom.NotifyPollIntervalDefault, MaxWaiters: max(f.n, waitroom.MaxWaitersDefault)}
+		cfg := waitroom.Options{Timeout: deadline, MaxWaiters: max(f.n, waitroom.MaxWaitersDefault)}
 		var opts []waitroom.Option
 		if f.store == "postgres" {
-			cfg.Notify = true
 			opts = append(opts, waitroom.WithPostgresNotify(f.dsn))
 		}
 		room, err := waitroom.New(s, cfg, opts...)
