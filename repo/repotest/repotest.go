@@ -1166,7 +1166,7 @@ func (s *suite) testRaceCreateComplete(t *testing.T) {
 				}
 				if rec.Status.Finished() {
 					if rec.Status != repo.StatusDone || !sameJSON(rec.Payload, payload) {
-						errs <- fmt.Errorf("Create returned %+v", rec)
+						errs <- fmt.Errorf("racing create returned %+v", rec)
 					}
 					return
 				}
@@ -1178,7 +1178,7 @@ func (s *suite) testRaceCreateComplete(t *testing.T) {
 		<-start
 		out, err := stores[1].Complete(ctx(t), id, payload)
 		if err == nil && out != repo.Transitioned {
-			err = fmt.Errorf("Complete = %v, want Transitioned", out)
+			err = fmt.Errorf("racing complete = %v, want Transitioned", out)
 		}
 		if err != nil {
 			errs <- err
