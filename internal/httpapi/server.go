@@ -151,7 +151,7 @@ func (c Config) WithDefaults() Config {
 	if c.WaitTimeout == 0 {
 		c.WaitTimeout = WaitTimeoutDefault
 	}
-	if c.MaxResultWait == 0 {
+	if c.MaxResultWait == 0 && c.WaitTimeout > 0 { // a negative WaitTimeout is validate's to name
 		c.MaxResultWait = c.WaitTimeout
 	}
 	return c
@@ -271,32 +271,21 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// route registers a handler and counts its requests under the route pattern.
+// route registers a handler and counts its requests under the route pattern, with
+// promhttp's middleware: the route is curried into the request counter and the duration
+// histogram, promhttp adds the status code. By code for the duration too: a start that
+// answers 202 took the whole wait, one that answers 200 took the process's time; one
+// distribution of both would say neither.
 func (s *Server) route(pattern string, h http.HandlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
 	s.methods[path] = append(s.methods[path], method)
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		h(rec, r)
-		if s.reqs != nil {
-			code := fmt.Sprint(rec.code)
-			s.reqs.WithLabelValues(pattern, code).Inc()
-			// By code too: a start that answers 202 took the whole wait, one that answers 200
-			// took the process's time; one distribution of both would say neither.
-			s.latency.WithLabelValues(pattern, code).Observe(time.Since(start).Seconds())
-		}
-	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.code = code
-	r.ResponseWriter.WriteHeader(code)
+	var handler http.Handler = h
+	if s.reqs != nil {
+		route := prometheus.Labels{"route": pattern}
+		handler = promhttp.InstrumentHandlerDuration(s.latency.MustCurryWith(route),
+			promhttp.InstrumentHandlerCounter(s.reqs.MustCurryWith(route), handler))
+	}
+	s.mux.Handle(pattern, handler)
 }
 
 func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
