@@ -284,7 +284,7 @@ func waitReady(ctx context.Context, hc *http.Client, base, engineURL string, dae
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-daemonDone:
-			return fmt.Errorf("daemon stopped before it was ready: %v", err)
+			return fmt.Errorf("daemon stopped before it was ready: %w", err)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
