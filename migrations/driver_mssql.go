@@ -13,8 +13,7 @@ import (
 // mssqlLockResource: every table here is dbo.*, so two logins with different default schemas
 // migrate the same tables and must take the same lock (application locks are scoped to the
 // current database already). Each file runs as one batch, so the files contain no GO
-// separators. Not run here: SQL Server cannot run on the development machine; driver_test.go
-// checks the statements as text.
+// separators. No SQL Server runs in the tests: driver_test.go checks the statements as text.
 var mssqlDialect = &dialect{
 	lock: func(ctx context.Context, c *connDriver) error {
 		var status int

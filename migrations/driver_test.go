@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// TestMSSQLLockText checks the SQL Server migration lock as text (SQL Server cannot run on
-// the development machine): the statements golang-migrate's sqlserver driver sends, a
+// TestMSSQLLockText checks the SQL Server migration lock as text (no SQL Server runs in the
+// tests): the statements golang-migrate's sqlserver driver sends, a
 // session-owned exclusive application lock that waits without a timeout, so concurrent Up
 // calls from several processes queue instead of racing.
 func TestMSSQLLockText(t *testing.T) {

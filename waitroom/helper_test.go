@@ -71,7 +71,7 @@ func runHelper(ctx context.Context) error {
 
 // helperProc completes (action "complete") or fails ids from another process, with body.
 // With notifyDSN set the helper completes through a Room that publishes bodies; otherwise
-// through the bare store (the seed service's way: id-only notifications on PostgreSQL).
+// through the bare store (the Node.js service's way: id-only notifications on PostgreSQL).
 func helperProc(t testing.TB, b backend, action, notifyDSN string, body string, ids ...string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=TestHelperProcess")

@@ -322,8 +322,8 @@ func (r *Room) Register(ctx context.Context, id string) (string, error) {
 	return id, nil
 }
 
-// Await registers id ("" generates one) and waits for it: the seed's createWait. It returns
-// the id along with Wait's result.
+// Await registers id ("" generates one) and waits for it: the Node.js service's createWait. It
+// returns the id along with Wait's result.
 func (r *Room) Await(ctx context.Context, id string) (string, json.RawMessage, error) {
 	res, err := r.Reserve() // before creating a row nobody would wait on
 	if err != nil {
@@ -511,9 +511,9 @@ func (r *Room) signal() {
 	}
 }
 
-// Complete moves id's row from PENDING to DONE with payload (the seed's completeWait) and, when
-// this call made the transition, wakes local waiters at once with payload and publishes it to
-// other replicas' Rooms (PostgreSQL). The signature is the worker runtime's.
+// Complete moves id's row from PENDING to DONE with payload (the Node.js service's completeWait)
+// and, when this call made the transition, wakes local waiters at once with payload and publishes
+// it to other replicas' Rooms (PostgreSQL). The signature is the worker runtime's.
 func (r *Room) Complete(ctx context.Context, id string, payload json.RawMessage) (repo.Outcome, error) {
 	out, err := r.store.Complete(ctx, id, payload)
 	if err != nil {
@@ -523,8 +523,8 @@ func (r *Room) Complete(ctx context.Context, id string, payload json.RawMessage)
 	return out, nil
 }
 
-// Fail moves id's row from PENDING to ERROR with errBody (the seed's failWait); local waiters
-// get a *ProcessError at once. The signature is the worker runtime's.
+// Fail moves id's row from PENDING to ERROR with errBody (the Node.js service's failWait); local
+// waiters get a *ProcessError at once. The signature is the worker runtime's.
 func (r *Room) Fail(ctx context.Context, id string, errBody json.RawMessage) (repo.Outcome, error) {
 	out, err := r.store.Fail(ctx, id, errBody)
 	if err != nil {
@@ -578,7 +578,7 @@ func (r *Room) afterTransition(ctx context.Context, out repo.Outcome, rec repo.R
 	}
 }
 
-// HasPending reports whether id's row exists and is PENDING (the seed's hasPendingWait).
+// HasPending reports whether id's row exists and is PENDING (the Node.js service's hasPendingWait).
 func (r *Room) HasPending(ctx context.Context, id string) (bool, error) {
 	rec, err := r.store.Find(ctx, id)
 	if errors.Is(err, repo.ErrNotFound) {
@@ -590,7 +590,7 @@ func (r *Room) HasPending(ctx context.Context, id string) (bool, error) {
 	return rec.Status == repo.StatusPending, nil
 }
 
-// PendingCount counts PENDING rows of every instance (the seed's getPendingCount).
+// PendingCount counts PENDING rows of every instance (the Node.js service's getPendingCount).
 func (r *Room) PendingCount(ctx context.Context) (int64, error) {
 	n, err := r.store.PendingCount(ctx)
 	if err != nil {
@@ -599,9 +599,9 @@ func (r *Room) PendingCount(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// ClearOwned marks ERROR, with errBody, every PENDING row this instance registered (the seed's
-// clearAll, minus clearing other replicas' waits), wakes local waiters with that error, and
-// returns how many rows changed.
+// ClearOwned marks ERROR, with errBody, every PENDING row this instance registered (the
+// Node.js service's clearAll, minus clearing other replicas' waits), wakes local waiters with
+// that error, and returns how many rows changed.
 func (r *Room) ClearOwned(ctx context.Context, errBody json.RawMessage) (int64, error) {
 	n, err := r.store.ClearOwned(ctx, errBody)
 	if err != nil {

@@ -1,4 +1,4 @@
-// Command sync measures the end-to-end latency of the daemon's synchronous HTTP API (issue 5):
+// Command sync measures the end-to-end latency of the daemon's synchronous HTTP API:
 // POST /process/onboard-user/start, from the client sending the request to the client having
 // read the answer, at several client concurrencies, next to the floor for the same requests.
 //

@@ -2,7 +2,7 @@
 // (github.com/microsoft/go-mssqldb, driver name "sqlserver", or "azuresql" for Entra ID
 // logins), on the Node.js service's table dbo.process_store.
 //
-// Honesty note: SQL Server cannot run on the machine this was written on. The statements
+// Honesty note: no SQL Server was at hand to run this store against. The statements
 // follow the rules written at the top of sql.go (READCOMMITTEDLOCK with every READPAST;
 // exact, binary id comparison; UPDLOCK, HOLDLOCK upsert; OPENJSON batched reads; capped TOP
 // batches; typed NULLs; retried transient errors), store_test.go checks them and their
