@@ -204,11 +204,11 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		}
 		return nil
 	})
-	// 2. The HTTP listener closes: no new requests. Shutdown also waits for the requests in
-	// flight, and the HTTP waits among them end only when the waitroom stops (6), so it
-	// runs in the background until the deadline; stage 7 collects it.
+	// 2. The HTTP listener closes (waits): no new requests. Shutdown also waits for the
+	// requests in flight, and the HTTP waits among them end only when the waitroom stops
+	// (6), so it runs on in the background until the deadline; stage 7 collects it.
 	shutdown := make(chan error, 1)
-	g.add(ctx, "http listener", false, func(stop context.Context) error {
+	g.add(ctx, "http listener", true, func(stop context.Context) error {
 		served := make(chan error, 1)
 		go func() {
 			httpLog.Info("listening", zap.String("addr", ln.Addr().String()))
@@ -224,6 +224,9 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 			defer cancel()
 			shutdown <- srv.Shutdown(sctx)
 		}()
+		if err == nil {
+			err = <-served // Serve returns once Shutdown has closed the listener
+		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
 		}
