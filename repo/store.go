@@ -6,7 +6,7 @@
 // passes unchanged. Wrap puts cross-cutting concerns (a circuit breaker, metrics) around
 // every call of a Store, written once.
 //
-// The table is the seed service's (see migrations/mssql/001_create_process_store.up.sql) plus a
+// The table is the Node.js service's (see migrations/mssql/001_create_process_store.up.sql) plus a
 // nullable owner column (002_add_owner.up.sql): which instance registered a wait, so that
 // shutting one replica down clears only its own waits; and the start protocol's columns and
 // the replicas' heartbeat table (003_start_protocol.up.sql, see start.go).
@@ -27,7 +27,7 @@ import (
 // ERROR; it never moves back.
 type Status string
 
-// The three states of a row, spelled as the seed service stores them.
+// The three states of a row, spelled as the Node.js service stores them.
 const (
 	StatusPending Status = "PENDING"
 	StatusDone    Status = "DONE"
@@ -45,8 +45,8 @@ type Record struct {
 	Payload json.RawMessage
 	// Error is error_json: the failure body, set when ERROR; nil when NULL.
 	Error json.RawMessage
-	// Owner is the instance that registered the wait; "" when NULL (rows written by the seed
-	// service, or created finished by a worker).
+	// Owner is the instance that registered the wait; "" when NULL (rows written by the
+	// Node.js service, or created finished by a worker).
 	Owner     string
 	StartedAt time.Time
 	UpdatedAt time.Time
@@ -164,7 +164,8 @@ type Store interface {
 	// PendingCount counts PENDING rows of every owner.
 	PendingCount(ctx context.Context) (int64, error)
 	// ClearOwned marks ERROR, with errBody, every PENDING row this store's owner created, and
-	// returns how many. Other owners' rows are never touched (the seed cleared everyone's).
+	// returns how many. Other owners' rows are never touched (the Node.js service cleared
+	// everyone's).
 	ClearOwned(ctx context.Context, errBody json.RawMessage) (int64, error)
 	// DeleteFinishedBefore deletes at most batch DONE or ERROR rows whose updated_at is before
 	// cutoff, and returns how many. Callers loop until it returns less than batch.

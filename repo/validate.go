@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// MaxIDLength is the longest correlation id: the seed's column is VARCHAR(64).
+// MaxIDLength is the longest correlation id: the Node.js service's column is VARCHAR(64).
 const MaxIDLength = 64
 
 // idRule is the rule ValidateID enforces, spelled out in every error it returns.

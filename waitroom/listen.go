@@ -12,8 +12,8 @@ import (
 // Listener is a store's push path: it tells the Room of rows other processes finished, so
 // waiters wake without waiting for the next poll, and carries this Room's own completions to
 // the Rooms of other processes. A Room uses its store's when the store implements Listener
-// and SupportsListener reports true, and cfg.Notify is set; otherwise it polls at
-// cfg.PollInterval. repo/postgres has one (LISTEN/NOTIFY); a store wrapped with repo.Wrap
+// and SupportsListener reports true, unless Options.PollOnly is set; otherwise it polls at
+// Options.PollInterval. repo/postgres has one (LISTEN/NOTIFY); a store wrapped with repo.Wrap
 // passes its inner store's through.
 type Listener interface {
 	// SupportsListener reports whether the store can listen and publish.

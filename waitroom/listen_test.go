@@ -70,7 +70,6 @@ func TestRoomUsesTheStoresListener(t *testing.T) {
 	t.Parallel()
 	p := newPushStore(true)
 	cfg := fastCfg()
-	cfg.Notify = true
 	cfg.PollInterval, cfg.NotifyPollInterval = time.Hour, time.Hour // only pushes can wake
 	r := newTestRoom(t, p, cfg, WithNotifyGrace(0))
 	ctx := context.Background()
@@ -115,7 +114,7 @@ func TestRoomUsesTheStoresListener(t *testing.T) {
 }
 
 // TestNoListenerWithoutSupportOrNotify: a store whose push path is not supported, or a Room
-// with cfg.Notify off, neither listens nor publishes.
+// with Options.PollOnly set, neither listens nor publishes.
 func TestNoListenerWithoutSupportOrNotify(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -125,7 +124,7 @@ func TestNoListenerWithoutSupportOrNotify(t *testing.T) {
 	}{{"unsupported", false, true}, {"notify off", true, false}} {
 		p := newPushStore(tc.supports)
 		cfg := fastCfg()
-		cfg.Notify = tc.notify
+		cfg.PollOnly = !tc.notify
 		r := newTestRoom(t, p, cfg)
 		_, err := r.Register(context.Background(), "x")
 		require.NoError(t, err)

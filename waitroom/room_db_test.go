@@ -20,7 +20,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/repo/postgres"
 )
@@ -35,7 +34,7 @@ type backend struct {
 	name   string
 	driver string
 	dsn    string // the store's DSN
-	notify string // set (the DSN): Rooms use the postgres store's listener (cfg.Notify); "" polls only
+	notify string // set (the DSN): Rooms use the postgres store's listener (Options.PollOnly unset); "" polls only
 }
 
 func pgBaseDSN(t testing.TB) string {
@@ -124,14 +123,14 @@ func newBackend(t testing.TB, kind string) backend {
 var backendKinds = []string{"sqlite", "postgres", "postgres-nonotify"}
 
 // room opens b's store as owner "test" and starts a Room on it.
-func (b backend) room(t testing.TB, cfg config.Waitroom, opts ...Option) (*Room, repo.Store) {
+func (b backend) room(t testing.TB, cfg Options, opts ...Option) (*Room, repo.Store) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := openStore(ctx, b.driver, b.dsn, "test")
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
-	if b.notify != "" {
-		cfg.Notify = true
+	if b.notify == "" {
+		cfg.PollOnly = true
 	}
 	r := newTestRoom(t, store, cfg, opts...)
 	if b.notify != "" {
@@ -140,8 +139,8 @@ func (b backend) room(t testing.TB, cfg config.Waitroom, opts ...Option) (*Room,
 	return r, store
 }
 
-func dbCfg() config.Waitroom {
-	return config.Waitroom{Timeout: 20 * time.Second, PollInterval: 50 * time.Millisecond,
+func dbCfg() Options {
+	return Options{Timeout: 20 * time.Second, PollInterval: 50 * time.Millisecond,
 		NotifyPollInterval: time.Second, MaxWaiters: 10000}
 }
 
@@ -209,7 +208,7 @@ func testOtherProcess(t *testing.T, b backend) {
 		require.NoError(t, err)
 		t.Cleanup(func() { store.Close() })
 		spy := &spyStore{Store: store}
-		r3 := newTestRoom(t, spy, config.Waitroom{Notify: true, PollInterval: time.Hour, NotifyPollInterval: time.Hour},
+		r3 := newTestRoom(t, spy, Options{PollInterval: time.Hour, NotifyPollInterval: time.Hour},
 			WithNotifyGrace(time.Second))
 		eventually(t, 10*time.Second, "LISTEN up", r3.Listening)
 		id := "body-" + NewID()

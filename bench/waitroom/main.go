@@ -1,4 +1,4 @@
-// Command waitroom benchmarks the waitroom package against the seed service's per-waiter
+// Command waitroom benchmarks the waitroom package against the Node.js service's per-waiter
 // polling, side by side on the same database.
 //
 //	go run ./bench/waitroom -store=postgres,postgres-nonotify,sqlite -waiters=100,1000,10000
@@ -8,8 +8,8 @@
 //
 //   - waitroom: one waitroom.Room; its dispatcher reads every awaited id in one batched
 //     Statuses call per tick (50 ms; 1 s while PostgreSQL LISTEN is up), plus the notified ids;
-//   - baseline: the seed's schedule, one SELECT (Store.Find) per waiter, sleeping 50, 100, 250,
-//     500 ms, then 1000 ms between polls.
+//   - baseline: the Node.js service's schedule, one SELECT (Store.Find) per waiter, sleeping
+//     50, 100, 250, 500 ms, then 1000 ms between polls.
 //
 // N rows are registered PENDING first (not measured), N waiters on distinct ids start, and
 // then another child process, the completer, completes the N rows at a steady rate over
@@ -46,7 +46,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/waitroom"
 )
@@ -79,7 +78,7 @@ func main() {
 	flag.StringVar(&f.pgDSN, "dsn", os.Getenv("WAITROOM_TEST_PG_DSN"), "PostgreSQL server DSN (a private database is created on it)")
 	flag.StringVar(&f.sqliteDir, "sqlite-dir", "", "directory for the SQLite file (default: a temporary one)")
 	flag.DurationVar(&f.baselineMax, "baseline-max", 60*time.Second, "bound on one variant's waiting phase; waiters still waiting then count as not woken")
-	flag.IntVar(&f.pool, "pool", 10, "connection pool size of the waiting side (the seed's pool: 10)")
+	flag.IntVar(&f.pool, "pool", 10, "connection pool size of the waiting side (the Node.js service's pool: 10)")
 	flag.StringVar(&f.out, "out", "", "also write the markdown table to this file")
 	flag.StringVar(&f.store, "child-store", "", "child: store kind")
 	flag.StringVar(&f.dsn, "child-dsn", "", "child: store DSN")
@@ -369,9 +368,9 @@ func completerMain(f flags) error {
 		return err
 	}
 	defer s.Close()
-	cfg := config.Waitroom{}
-	if f.store == "postgres" {
-		cfg.Notify = true // the postgres store's listener publishes the bodies
+	cfg := waitroom.Options{}
+	if f.store != "postgres" {
+		cfg.PollOnly = true // on postgres the store's listener publishes the bodies
 	}
 	room, err := waitroom.New(s, cfg)
 	if err != nil {
@@ -435,10 +434,9 @@ func waiterMain(f flags) error {
 	var ready func() bool
 	switch f.variant {
 	case "waitroom":
-		cfg := config.Waitroom{Timeout: deadline, PollInterval: waitroom.PollIntervalDefault,
-			NotifyPollInterval: waitroom.NotifyPollIntervalDefault, MaxWaiters: max(f.n, waitroom.MaxWaitersDefault)}
-		if f.store == "postgres" {
-			cfg.Notify = true // the postgres store's listener: LISTEN/NOTIFY
+		cfg := waitroom.Options{Timeout: deadline, MaxWaiters: max(f.n, waitroom.MaxWaitersDefault)}
+		if f.store != "postgres" {
+			cfg.PollOnly = true // on postgres the store's listener: LISTEN/NOTIFY
 		}
 		room, err := waitroom.New(s, cfg)
 		if err != nil {
@@ -459,7 +457,7 @@ func waiterMain(f flags) error {
 		var started atomic.Int64
 		wait = func(ctx context.Context, id string) (json.RawMessage, error) {
 			started.Add(1)
-			return seedWait(ctx, s, id)
+			return nodeServiceWait(ctx, s, id)
 		}
 		ready = func() bool { return started.Load() == int64(f.n) }
 	default:
@@ -534,12 +532,13 @@ func waiterMain(f flags) error {
 	return nil
 }
 
-// seedSchedule is the seed waitroom's sleeps between polls; the last repeats.
-var seedSchedule = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+// nodeServiceSchedule is the Node.js service's sleeps between polls; the last repeats.
+var nodeServiceSchedule = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
 	500 * time.Millisecond, 1000 * time.Millisecond}
 
-// seedWait is the baseline: the seed's createWait polling loop, one SELECT per poll.
-func seedWait(ctx context.Context, s repo.Store, id string) (json.RawMessage, error) {
+// nodeServiceWait is the baseline: the Node.js service's createWait polling loop, one SELECT
+// per poll.
+func nodeServiceWait(ctx context.Context, s repo.Store, id string) (json.RawMessage, error) {
 	for i := 0; ; i++ {
 		rec, err := s.Find(ctx, id)
 		switch {
@@ -550,7 +549,7 @@ func seedWait(ctx context.Context, s repo.Store, id string) (json.RawMessage, er
 		case err == nil && rec.Status == repo.StatusError:
 			return nil, fmt.Errorf("process error: %s", rec.Error)
 		}
-		t := time.NewTimer(seedSchedule[min(i, len(seedSchedule)-1)])
+		t := time.NewTimer(nodeServiceSchedule[min(i, len(nodeServiceSchedule)-1)])
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -27,8 +27,7 @@ func FS() fs.FS { return files }
 // database name with the login's default schema, the resource is the fixed lockResource:
 // every table here is dbo.*, so two logins with different default schemas migrate the same
 // tables and must take the same lock (application locks are scoped to the current database
-// already). Not run here: SQL Server cannot run on the development machine; schema_test.go
-// checks the statements as text.
+// already). No SQL Server runs in the tests: schema_test.go checks the statements as text.
 var Dialect = dialect.Dialect{
 	Name: "mssql",
 	FS:   files,

@@ -7,8 +7,8 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/migrations/internal/dialect"
 )
 
-// TestLockText checks the SQL Server migration lock as text (SQL Server cannot run on the
-// development machine): the statements golang-migrate's sqlserver driver sends, a
+// TestLockText checks the SQL Server migration lock as text (no SQL Server runs in the
+// tests): the statements golang-migrate's sqlserver driver sends, a
 // session-owned exclusive application lock that waits without a timeout, so concurrent Up
 // calls from several processes queue instead of racing.
 func TestLockText(t *testing.T) {

@@ -5,7 +5,7 @@
 // arguments (args.go, start_args.go), the retry classification (retry.go) and the check of
 // the database's settings (settings.go). It has no listener: waiters poll.
 //
-// Honesty note: SQL Server cannot run on the machine this was written on. The statements
+// Honesty note: no SQL Server was at hand to run this store against. The statements
 // follow the rules written at the top of sql.go (READCOMMITTEDLOCK with every READPAST;
 // exact, binary id comparison; UPDLOCK, HOLDLOCK upsert; OPENJSON batched reads; capped TOP
 // batches; typed NULLs; retried transient errors), store_test.go checks them and their

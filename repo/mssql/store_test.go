@@ -1,8 +1,8 @@
 package mssql
 
 // These tests are in package mssql to reach the statements and argument builders. Only the
-// text-level tests run on the development machine: SQL Server cannot run there, so what the
-// statements do on a server is not observed unless WAITROOM_TEST_MSSQL_DSN is set.
+// text-level tests run without a SQL Server, so what the statements do on a server is not observed
+// unless WAITROOM_TEST_MSSQL_DSN is set.
 
 import (
 	"context"
@@ -33,7 +33,7 @@ import (
 func TestConformance(t *testing.T) {
 	dsn := os.Getenv("WAITROOM_TEST_MSSQL_DSN")
 	if dsn == "" {
-		t.Skip("WAITROOM_TEST_MSSQL_DSN not set: SQL Server conformance not run (SQL Server cannot run on this machine)")
+		t.Skip("WAITROOM_TEST_MSSQL_DSN not set: SQL Server conformance not run (no SQL Server to run against)")
 	}
 	ctx := context.Background()
 	admin, err := OpenDB(dsn)
