@@ -17,7 +17,11 @@ ENGINE_PKGS = $(shell $(GO) list -test -f '{{if .ForTest}}{{.ForTest}}{{range .D
 	| awk '{ for (i = 2; i <= NF; i++) if ($$i ~ /\/internal\/enginetest$$/) { print $$1; break } }' \
 	| grep -v -E '/internal/(faultsuite|contracttest)$$' | sort -u)
 
-.PHONY: all build vet fmt-check test test-unit engine engine-start engine-stop run demo clean
+# staticcheck, pinned: `go run` fetches this release once through the Go module proxy and
+# caches it (2026.2.x, v0.8.x, checks Go 1.26 code). Change the version here and nowhere else.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build vet fmt-check tidy-check staticcheck lint test test-unit engine engine-start engine-stop run demo clean
 
 all: build
 
@@ -30,6 +34,17 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# go.mod and go.sum must be what `go mod tidy` makes of them.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "make: go.mod or go.sum is not tidy (diff above): run 'go mod tidy'"; exit 1; }
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+# The static gates `make test` runs before any test: formatting, go vet, a tidy go.mod,
+# staticcheck. Each fails the build on any finding.
+lint: fmt-check vet tidy-check staticcheck
+
 # The engines used by integration tests, benchmarks and the demo (cached jars): Camunda 7.24
 # and Operaton, or only the one WAITROOM_TEST_ENGINE names.
 engine:
@@ -41,13 +56,14 @@ engine-start:
 engine-stop:
 	$(DEV_ENGINE) $(ENGINE) stop $${ENGINE_PORT:-8080}
 
-# Every test this machine can run: unit tests, the store conformance suite on SQLite and, when
-# WAITROOM_TEST_PG_DSN is set, PostgreSQL (with CI=true a missing DSN fails the PostgreSQL tests
-# instead of skipping them), and the integration tests against real engines that the tests
-# start from the harness jars: all packages with Camunda 7.24, then the engine packages
-# (ENGINE_PKGS) again with Operaton. WAITROOM_TEST_ENGINE=camunda or =operaton runs all
-# packages once, with that engine. SQL Server runs when WAITROOM_TEST_MSSQL_DSN is set.
-test: fmt-check vet engine
+# The static gates (lint), then every test this machine can run: unit tests, the store
+# conformance suite on SQLite and, when WAITROOM_TEST_PG_DSN is set, PostgreSQL (with CI=true a
+# missing DSN fails the PostgreSQL tests instead of skipping them), and the integration tests
+# against real engines that the tests start from the harness jars: all packages with Camunda
+# 7.24, then the engine packages (ENGINE_PKGS) again with Operaton. WAITROOM_TEST_ENGINE=camunda
+# or =operaton runs all packages once, with that engine. SQL Server runs when
+# WAITROOM_TEST_MSSQL_DSN is set.
+test: lint engine
 	@if [ "$${CI:-}" = "true" ] && [ -z "$${WAITROOM_TEST_PG_DSN:-}" ]; then \
 		echo "make test: CI=true but WAITROOM_TEST_PG_DSN is not set: PostgreSQL tests were expected (run scripts/postgres.sh)"; exit 1; fi
 	@if [ -z "$${WAITROOM_TEST_MSSQL_DSN:-}" ]; then \
@@ -69,7 +85,8 @@ test: fmt-check vet engine
 	fi; \
 	exit $$rc
 
-# Unit tests only (no engine): quick feedback while editing.
+# Unit tests only: quick feedback while editing. -short skips every test that needs an engine
+# (internal/enginetest's StartT and topicstest.Main start none) and the fault suite.
 test-unit:
 	$(GO) test -count=1 -short ./...
 

@@ -9,7 +9,7 @@ import (
 
 // Config is the whole configuration. Keys in YAML are the mapstructure tags, joined by dots
 // (store.maxBodyBytes). Every key also has an environment name: WAITROOM_ + the key upper-cased
-// with dots as underscores (WAITROOM_STORE_MAXBODYBYTES); the seed service's names (DB_HOST,
+// with dots as underscores (WAITROOM_STORE_MAXBODYBYTES); the Node.js service's names (DB_HOST,
 // DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, DB_DSN, SYNC_TIMEOUT_MS, PORT) keep working. See
 // EnvNames.
 type Config struct {
@@ -51,7 +51,7 @@ type Log struct {
 
 // Store is the process_store database.
 type Store struct {
-	// Driver is sqlite, postgres or mssql; "" means mssql when host is set (the seed service's
+	// Driver is sqlite, postgres or mssql; "" means mssql when host is set (the Node.js service's
 	// DB_* environment) and sqlite otherwise.
 	Driver string `mapstructure:"driver"`
 	// DSN is a full connection string; when set, host/port/name/user/password are not used.
@@ -220,7 +220,7 @@ type Waitroom struct {
 	Notify bool `mapstructure:"notify"`
 	// MaxWaiters bounds concurrent waiters; past it a wait fails fast.
 	MaxWaiters int `mapstructure:"maxWaiters"`
-	// ClearOnShutdown marks this instance's PENDING rows ERROR at shutdown (the seed's
+	// ClearOnShutdown marks this instance's PENDING rows ERROR at shutdown (the Node.js service's
 	// clearAll). Off by default: a process still running completes its row later and a
 	// client can collect the result by id.
 	ClearOnShutdown bool `mapstructure:"clearOnShutdown"`

@@ -231,7 +231,7 @@ func writeTemp(t *testing.T, body string) string {
 	return p
 }
 
-func TestSeedEnvironmentNames(t *testing.T) {
+func TestNodeServiceEnvironmentNames(t *testing.T) {
 	t.Chdir(t.TempDir())
 	c, _, err := Load("", env(map[string]string{
 		"DB_HOST":         "sql.example",
@@ -243,7 +243,7 @@ func TestSeedEnvironmentNames(t *testing.T) {
 		"PORT":            "9090",
 	}))
 	require.NoError(t, err)
-	require.Equal(t, DriverMSSQL, c.Store.Driver, "DB_HOST alone selects SQL Server, as the seed did")
+	require.Equal(t, DriverMSSQL, c.Store.Driver, "DB_HOST alone selects SQL Server, as the Node.js service did")
 	require.Equal(t, 5*time.Second, c.Waitroom.Timeout)
 	require.Equal(t, ":9090", c.HTTP.Addr)
 	dsn := c.StoreDSN()
@@ -253,10 +253,10 @@ func TestSeedEnvironmentNames(t *testing.T) {
 	require.Contains(t, dsn, "app+name=camunda-waitroom")
 }
 
-func TestWaitroomEnvWinsOverSeedName(t *testing.T) {
+func TestWaitroomEnvWinsOverNodeServiceName(t *testing.T) {
 	t.Chdir(t.TempDir())
 	c, _, err := Load("", env(map[string]string{
-		"DB_DSN":                    "file:seed.db",
+		"DB_DSN":                    "file:node.db",
 		"WAITROOM_STORE_DSN":        "file:ours.db",
 		"WAITROOM_WAITROOM_TIMEOUT": "3s",
 		"SYNC_TIMEOUT_MS":           "9000",

@@ -28,9 +28,9 @@ const DefaultPath = "./config.yaml"
 // EnvPrefix prefixes every key's environment name.
 const EnvPrefix = "WAITROOM"
 
-// seedEnv maps the seed service's environment names to keys. They are read in addition to the
-// WAITROOM_ names; when both are set, the WAITROOM_ name wins.
-var seedEnv = map[string]string{
+// nodeServiceEnv maps the Node.js service's environment names to keys. They are read in addition to
+// the WAITROOM_ names; when both are set, the WAITROOM_ name wins.
+var nodeServiceEnv = map[string]string{
 	"store.host":     "DB_HOST",
 	"store.port":     "DB_PORT",
 	"store.name":     "DB_NAME",
@@ -40,8 +40,8 @@ var seedEnv = map[string]string{
 	"store.driver":   "DB_DRIVER",
 }
 
-// Special seed names whose value needs converting: SYNC_TIMEOUT_MS is milliseconds (our key is
-// a duration) and PORT is a port (our key is an address).
+// The Node.js service's names whose value needs converting: SYNC_TIMEOUT_MS is milliseconds (our
+// key is a duration) and PORT is a port (our key is an address).
 const (
 	envSyncTimeoutMS = "SYNC_TIMEOUT_MS"
 	envPort          = "PORT"
@@ -206,9 +206,9 @@ func fileKind(m fs.FileMode) string {
 	return "not a regular file"
 }
 
-// applyEnv binds every known key to its WAITROOM_ name and the seed names, sets store.params
-// entries from WAITROOM_STORE_PARAMS_<NAME> names (when the environment can be listed), and
-// converts SYNC_TIMEOUT_MS and PORT.
+// applyEnv binds every known key to its WAITROOM_ name and the Node.js service's names, sets
+// store.params entries from WAITROOM_STORE_PARAMS_<NAME> names (when the environment can be
+// listed), and converts SYNC_TIMEOUT_MS and PORT.
 func applyEnv(v *viper.Viper, getenv func(string) string, environNames []string, problems *[]Problem) {
 	for _, name := range environNames {
 		if p, ok := strings.CutPrefix(name, envParamsPrefix); ok && p != "" {
@@ -222,7 +222,7 @@ func applyEnv(v *viper.Viper, getenv func(string) string, environNames []string,
 			v.Set(key, val)
 			continue
 		}
-		if name, ok := seedEnv[key]; ok {
+		if name, ok := nodeServiceEnv[key]; ok {
 			if val := getenv(name); val != "" {
 				v.Set(key, val)
 			}
@@ -336,10 +336,11 @@ func EnvName(key string) string {
 	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
-// EnvNames lists every environment name of a key: its WAITROOM_ name, then its seed name.
+// EnvNames lists every environment name of a key: its WAITROOM_ name, then its Node.js service
+// name.
 func EnvNames(key string) []string {
 	names := []string{EnvName(key)}
-	if n, ok := seedEnv[strings.ToLower(key)]; ok {
+	if n, ok := nodeServiceEnv[strings.ToLower(key)]; ok {
 		names = append(names, n)
 	}
 	switch strings.ToLower(key) {

@@ -11,27 +11,9 @@ import (
 	"time"
 
 	"github.com/golang-migrate/migrate/v4/database"
-)
 
-// dialect is what connDriver needs to know about one SQL dialect.
-type dialect struct {
-	// lock takes the cross-process migration lock on c's connection, waiting as long as ctx
-	// allows; state keeps what unlock needs.
-	lock func(ctx context.Context, c *connDriver) error
-	// unlock releases it; failed is set when a migration or version write failed while locked.
-	unlock func(ctx context.Context, c *connDriver, failed bool) error
-	// tableExists selects one boolean: whether Table exists.
-	tableExists string
-	// createTable creates Table (run under the lock, only when tableExists said no).
-	createTable string
-	// selectVersion selects version and dirty from Table's single row.
-	selectVersion string
-	// deleteVersion empties Table; insertVersion inserts (version, dirty).
-	deleteVersion, insertVersion string
-	// versionInLockTx is set when lock opened a transaction that SetVersion must write in
-	// (SQLite); otherwise SetVersion uses a transaction of its own, like golang-migrate.
-	versionInLockTx bool
-}
+	"github.com/camunda-waitroom/camunda-waitroom/migrations/internal/dialect"
+)
 
 // connDriver is a golang-migrate database.Driver on one connection borrowed from the caller's
 // pool. Unlike golang-migrate's drivers it never closes the pool: Up returns the connection
@@ -39,7 +21,7 @@ type dialect struct {
 type connDriver struct {
 	ctx  context.Context
 	conn *sql.Conn
-	d    *dialect
+	d    *dialect.Dialect
 
 	mu     sync.Mutex
 	locked bool
@@ -47,9 +29,8 @@ type connDriver struct {
 	// hold keeps the lock from the engine's first Lock until release: Up runs one engine call
 	// per migration (see Up), and the lock (on SQLite, the transaction) spans them all.
 	hold bool
-	// state is the dialect's lock state: the PostgreSQL lock key, the SQL Server resource,
-	// the SQLite busy_timeout to restore.
-	state any
+	// unlock releases the dialect's lock; set while locked.
+	unlock func(ctx context.Context, failed bool) error
 }
 
 var _ database.Driver = (*connDriver)(nil)
@@ -72,10 +53,11 @@ func (c *connDriver) Lock() error {
 	if c.locked {
 		return database.ErrLocked
 	}
-	if err := c.d.lock(c.ctx, c); err != nil {
+	unlock, err := c.d.Lock(c.ctx, c.conn, database.GenerateAdvisoryLockId)
+	if err != nil {
 		return fmt.Errorf("take the migration lock: %w", err)
 	}
-	c.locked, c.failed = true, false
+	c.unlock, c.locked, c.failed = unlock, true, false
 	if err := c.ensureTable(); err != nil {
 		c.failed = true
 		return errors.Join(err, c.unlockLocked(c.ctx))
@@ -85,13 +67,13 @@ func (c *connDriver) Lock() error {
 
 func (c *connDriver) ensureTable() error {
 	var exists bool
-	if err := c.conn.QueryRowContext(c.ctx, c.d.tableExists).Scan(&exists); err != nil {
+	if err := c.conn.QueryRowContext(c.ctx, c.d.TableExists).Scan(&exists); err != nil {
 		return fmt.Errorf("look for %s: %w", Table, err)
 	}
 	if exists {
 		return nil
 	}
-	if _, err := c.conn.ExecContext(c.ctx, c.d.createTable); err != nil {
+	if _, err := c.conn.ExecContext(c.ctx, c.d.CreateTable); err != nil {
 		return fmt.Errorf("create %s: %w", Table, err)
 	}
 	return nil
@@ -111,9 +93,9 @@ func (c *connDriver) Unlock() error {
 }
 
 func (c *connDriver) unlockLocked(ctx context.Context) error {
-	err := c.d.unlock(ctx, c, c.failed)
+	err := c.unlock(ctx, c.failed)
 	if err == nil {
-		c.locked = false
+		c.locked, c.unlock = false, nil
 	}
 	return err
 }
@@ -147,18 +129,18 @@ func (c *connDriver) SetVersion(version int, dirty bool) (err error) {
 	write := func(ex interface {
 		ExecContext(context.Context, string, ...any) (sql.Result, error)
 	}) error {
-		if _, err := ex.ExecContext(c.ctx, c.d.deleteVersion); err != nil {
+		if _, err := ex.ExecContext(c.ctx, c.d.DeleteVersion); err != nil {
 			return fmt.Errorf("set version: %w", err)
 		}
 		// As golang-migrate's drivers: a NilVersion row is kept only when it is dirty.
 		if version >= 0 || (version == database.NilVersion && dirty) {
-			if _, err := ex.ExecContext(c.ctx, c.d.insertVersion, int64(version), dirty); err != nil {
+			if _, err := ex.ExecContext(c.ctx, c.d.InsertVersion, int64(version), dirty); err != nil {
 				return fmt.Errorf("set version: %w", err)
 			}
 		}
 		return nil
 	}
-	if c.d.versionInLockTx {
+	if c.d.VersionInLockTx {
 		return write(c.conn)
 	}
 	tx, err := c.conn.BeginTx(c.ctx, nil)
@@ -175,7 +157,7 @@ func (c *connDriver) SetVersion(version int, dirty bool) (err error) {
 func (c *connDriver) Version() (int, bool, error) {
 	var v int64
 	var dirty bool
-	switch err := c.conn.QueryRowContext(c.ctx, c.d.selectVersion).Scan(&v, &dirty); {
+	switch err := c.conn.QueryRowContext(c.ctx, c.d.SelectVersion).Scan(&v, &dirty); {
 	case errors.Is(err, sql.ErrNoRows):
 		return database.NilVersion, false, nil
 	case err != nil:

@@ -1,12 +1,16 @@
-// Package migrations holds the process_store schema for each dialect as embedded SQL files
-// (mssql/, postgres/, sqlite/: NNN_name.up.sql, applied in order, never edited once released;
-// later migrations only add) and applies them with golang-migrate's engine.
+// Package migrations applies the process_store schema of each dialect with golang-migrate's
+// engine. The schema itself is the dialect's: migrations/mssql, migrations/postgres and
+// migrations/sqlite each hold their embedded SQL files (NNN_name.up.sql, applied in order,
+// never edited once released; later migrations only add) and the lock and version-table
+// statements this engine uses on that dialect, and the store of that dialect exposes the
+// files as its MigrationFS. This package names a dialect by its Options.Driver value and
+// links no SQL driver: the caller's pool brings its own.
 //
 // The version is recorded in the table process_store_migrations (Table), not golang-migrate's
 // default schema_migrations, so it cannot collide with a host application's own migrations.
 //
 // golang-migrate's engine and its iofs source are used as they are. Its database drivers are
-// not, and small replacements live in driver_*.go, for two reasons:
+// not, and a small replacement lives in driver.go, for two reasons:
 //
 //   - Its pgx/v5, sqlserver and sqlite drivers take a *sql.DB and close it in Close; Up and
 //     Status here work on the caller's pool, which must stay open. (Skipping Close instead
@@ -15,7 +19,7 @@
 //   - Its sqlite driver's lock is an in-process flag, so two processes migrating one file race:
 //     both run ALTER TABLE ADD COLUMN, one fails and can leave the version marked dirty.
 //
-// The replacements take the same locks as golang-migrate's drivers, with the same statements:
+// The dialects take the same locks as golang-migrate's drivers, with the same statements:
 // PostgreSQL pg_advisory_lock on one session (database/pgx/v5/pgx.go Lock), SQL Server
 // sp_getapplock with @LockOwner = 'Session' and @LockTimeout = -1 (database/sqlserver/
 // sqlserver.go Lock), so concurrent Up calls from many processes wait for each other and the
@@ -27,7 +31,6 @@ package migrations
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -41,15 +44,23 @@ import (
 	"github.com/golang-migrate/migrate/v4/source"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
 
+	"github.com/camunda-waitroom/camunda-waitroom/migrations/internal/dialect"
+	"github.com/camunda-waitroom/camunda-waitroom/migrations/mssql"
+	"github.com/camunda-waitroom/camunda-waitroom/migrations/postgres"
+	"github.com/camunda-waitroom/camunda-waitroom/migrations/sqlite"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 )
 
 // Table is the table that records the applied version and the dirty flag, in golang-migrate's
 // layout (version, dirty).
-const Table = "process_store_migrations"
+const Table = dialect.Table
 
-//go:embed mssql/*.sql postgres/*.sql sqlite/*.sql
-var files embed.FS
+// dialects are the dialects' schemas, by Options.Driver value.
+var dialects = map[string]*dialect.Dialect{
+	repo.DriverMSSQL:    &mssql.Dialect,
+	repo.DriverPostgres: &postgres.Dialect,
+	repo.DriverSQLite:   &sqlite.Dialect,
+}
 
 // StatusReport describes a database's migration state.
 type StatusReport struct {
@@ -66,10 +77,11 @@ type StatusReport struct {
 
 // FS returns the embedded migration files of one dialect ("mssql", "postgres" or "sqlite").
 func FS(driver string) (fs.FS, error) {
-	if _, err := dialectFor(driver); err != nil {
+	d, err := dialectFor(driver)
+	if err != nil {
 		return nil, err
 	}
-	return fs.Sub(files, driver)
+	return d.FS, nil
 }
 
 // Up applies every migration of the dialect that the database has not applied yet. Running it
@@ -80,7 +92,7 @@ func Up(ctx context.Context, db *sql.DB, driver string) (err error) {
 	if err != nil {
 		return err
 	}
-	src, err := iofs.New(files, driver)
+	src, err := iofs.New(d.FS, ".")
 	if err != nil {
 		return fmt.Errorf("migrations: read embedded %s files: %w", driver, err)
 	}
@@ -122,7 +134,7 @@ func Up(ctx context.Context, db *sql.DB, driver string) (err error) {
 	var dirty migrate.ErrDirty
 	if errors.As(err, &dirty) {
 		return fmt.Errorf("migrations: %s: version %d is marked dirty in %s: a migration failed partway (cut off, or an error); check the schema against %s/%03d_*.up.sql, then either finish it by hand and run 'worker migrate force %d', or run 'worker migrate force %d' and 'worker migrate up' to run it again (the SQL Server and PostgreSQL files are guarded): %w",
-			driver, dirty.Version, Table, driver, dirty.Version, dirty.Version, previous(driver, uint(dirty.Version)), err)
+			driver, dirty.Version, Table, driver, dirty.Version, dirty.Version, previous(d, uint(dirty.Version)), err)
 	}
 	return fmt.Errorf("migrations: %s: up: %w", driver, err)
 }
@@ -141,7 +153,7 @@ func Force(ctx context.Context, db *sql.DB, driver string, version uint) (err er
 	if err != nil {
 		return err
 	}
-	all, err := list(driver)
+	all, err := list(d)
 	if err != nil {
 		return err
 	}
@@ -154,7 +166,7 @@ func Force(ctx context.Context, db *sql.DB, driver string, version uint) (err er
 	if !known {
 		return fmt.Errorf("migrations: %s: no migration has version %d: force one of %v, or 0 for none", driver, version, versions)
 	}
-	src, err := iofs.New(files, driver)
+	src, err := iofs.New(d.FS, ".")
 	if err != nil {
 		return fmt.Errorf("migrations: read embedded %s files: %w", driver, err)
 	}
@@ -191,7 +203,7 @@ func Status(ctx context.Context, db *sql.DB, driver string) (StatusReport, error
 	if err != nil {
 		return StatusReport{}, err
 	}
-	all, err := list(driver)
+	all, err := list(d)
 	if err != nil {
 		return StatusReport{}, err
 	}
@@ -200,12 +212,12 @@ func Status(ctx context.Context, db *sql.DB, driver string) (StatusReport, error
 		rep.Latest = all[len(all)-1].Version
 	}
 	var exists bool
-	if err := db.QueryRowContext(ctx, d.tableExists).Scan(&exists); err != nil {
+	if err := db.QueryRowContext(ctx, d.TableExists).Scan(&exists); err != nil {
 		return StatusReport{}, fmt.Errorf("migrations: %s: look for %s: %w", driver, Table, err)
 	}
 	if exists {
 		var v int64
-		switch err := db.QueryRowContext(ctx, d.selectVersion).Scan(&v, &rep.Dirty); {
+		switch err := db.QueryRowContext(ctx, d.SelectVersion).Scan(&v, &rep.Dirty); {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return StatusReport{}, fmt.Errorf("migrations: %s: read %s: %w", driver, Table, err)
@@ -222,8 +234,8 @@ func Status(ctx context.Context, db *sql.DB, driver string) (StatusReport, error
 }
 
 // previous returns the embedded version before version, or 0 when there is none.
-func previous(driver string, version uint) uint {
-	all, _ := list(driver)
+func previous(d *dialect.Dialect, version uint) uint {
+	all, _ := list(d)
 	var prev uint
 	for _, m := range all {
 		if m.Version < version {
@@ -234,8 +246,9 @@ func previous(driver string, version uint) uint {
 }
 
 // list returns the dialect's up migrations in version order.
-func list(driver string) ([]*source.Migration, error) {
-	entries, err := fs.ReadDir(files, driver)
+func list(d *dialect.Dialect) ([]*source.Migration, error) {
+	driver := d.Name
+	entries, err := fs.ReadDir(d.FS, ".")
 	if err != nil {
 		return nil, fmt.Errorf("migrations: read embedded %s files: %w", driver, err)
 	}
@@ -253,14 +266,9 @@ func list(driver string) ([]*source.Migration, error) {
 	return out, nil
 }
 
-func dialectFor(driver string) (*dialect, error) {
-	switch driver {
-	case repo.DriverPostgres:
-		return postgresDialect, nil
-	case repo.DriverMSSQL:
-		return mssqlDialect, nil
-	case repo.DriverSQLite:
-		return sqliteDialect, nil
+func dialectFor(driver string) (*dialect.Dialect, error) {
+	if d, ok := dialects[driver]; ok {
+		return d, nil
 	}
 	return nil, fmt.Errorf("migrations: unknown driver %q: use one of %v", driver, repo.Drivers)
 }

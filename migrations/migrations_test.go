@@ -380,8 +380,8 @@ func TestSQLiteForceRecoversADirtyVersion(t *testing.T) {
 	testForceRecovers(t, db, repo.DriverSQLite)
 }
 
-// TestMSSQLFiles checks the SQL Server files as text; SQL Server cannot run on the
-// development machine, so nothing here executes them.
+// TestMSSQLFiles checks the SQL Server files as text; no SQL Server runs in the tests, so
+// nothing here executes them.
 func TestMSSQLFiles(t *testing.T) {
 	t.Parallel()
 	fsys, err := migrations.FS(repo.DriverMSSQL)
@@ -396,9 +396,9 @@ func TestMSSQLFiles(t *testing.T) {
 		return string(b)
 	}
 	one := read("001_create_process_store.up.sql")
-	// The seed service's schema (its migrations/001_create_process_store.sql), verbatim
+	// The Node.js service's schema (its migrations/001_create_process_store.sql), verbatim
 	// apart from indentation.
-	seed := []string{
+	nodeSchema := []string{
 		"CREATE TABLE dbo.process_store (",
 		"correlation_id  VARCHAR(64) NOT NULL PRIMARY KEY,",
 		"status          VARCHAR(16) NOT NULL,         -- 'PENDING'|'DONE'|'ERROR'",
@@ -414,9 +414,9 @@ func TestMSSQLFiles(t *testing.T) {
 	for _, l := range strings.Split(one, "\n") {
 		lines[strings.TrimSpace(l)] = true
 	}
-	for _, l := range seed {
+	for _, l := range nodeSchema {
 		if !lines[l] {
-			t.Errorf("001 lacks the seed's line %q", l)
+			t.Errorf("001 lacks the Node.js service's line %q", l)
 		}
 	}
 	for _, guard := range []string{

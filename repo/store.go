@@ -1,14 +1,19 @@
-// Package repo owns the process_store table: one Store contract, one implementation per SQL
-// dialect (sqlite, postgres, mssql), each with its SQL in its own file, and one conformance
-// suite (repo/repotest) that every implementation passes unchanged.
+// Package repo owns the process_store table: one Store contract, one implementation of it
+// (SQLStore: validation, chunking, paging, batch splitting, retries, the start protocol's
+// race handling) over a small per-dialect Executor whose methods run one statement each, one
+// dialect package per SQL dialect (repo/sqlite, repo/postgres, repo/mssql: the executor,
+// its SQL and its quirks), and one conformance suite (repo/repotest) that every dialect
+// passes unchanged. Wrap puts cross-cutting concerns (a circuit breaker, metrics) around
+// every call of a Store, written once.
 //
-// The table is the seed service's (see migrations/mssql/001_create_process_store.up.sql) plus a
+// The table is the Node.js service's (see migrations/mssql/001_create_process_store.up.sql) plus a
 // nullable owner column (002_add_owner.up.sql): which instance registered a wait, so that
 // shutting one replica down clears only its own waits; and the start protocol's columns and
 // the replicas' heartbeat table (003_start_protocol.up.sql, see start.go).
 //
-// Construct a store with stores.Open (package repo/stores), which dispatches on
-// Options.Driver, or with New/Open of one dialect package.
+// Construct a store with New or Open of one dialect package (a program that imports one
+// dialect links only that SQL driver), or, in the daemon, with stores.Open (package
+// repo/stores), which dispatches on Options.Driver and so links all three.
 package repo
 
 import (
@@ -22,7 +27,7 @@ import (
 // ERROR; it never moves back.
 type Status string
 
-// The three states of a row, spelled as the seed service stores them.
+// The three states of a row, spelled as the Node.js service stores them.
 const (
 	StatusPending Status = "PENDING"
 	StatusDone    Status = "DONE"
@@ -40,8 +45,8 @@ type Record struct {
 	Payload json.RawMessage
 	// Error is error_json: the failure body, set when ERROR; nil when NULL.
 	Error json.RawMessage
-	// Owner is the instance that registered the wait; "" when NULL (rows written by the seed
-	// service, or created finished by a worker).
+	// Owner is the instance that registered the wait; "" when NULL (rows written by the
+	// Node.js service, or created finished by a worker).
 	Owner     string
 	StartedAt time.Time
 	UpdatedAt time.Time
@@ -159,7 +164,8 @@ type Store interface {
 	// PendingCount counts PENDING rows of every owner.
 	PendingCount(ctx context.Context) (int64, error)
 	// ClearOwned marks ERROR, with errBody, every PENDING row this store's owner created, and
-	// returns how many. Other owners' rows are never touched (the seed cleared everyone's).
+	// returns how many. Other owners' rows are never touched (the Node.js service cleared
+	// everyone's).
 	ClearOwned(ctx context.Context, errBody json.RawMessage) (int64, error)
 	// DeleteFinishedBefore deletes at most batch DONE or ERROR rows whose updated_at is before
 	// cutoff, and returns how many. Callers loop until it returns less than batch.
@@ -177,31 +183,3 @@ type Store interface {
 	Starts
 	Heartbeats
 }
-
-// NotifyChannel is the PostgreSQL channel on which the postgres store's Complete, Fail and
-// InsertFinished (and ClearOwned and ExpirePendingBefore, which also finish rows) send
-// pg_notify(NotifyChannel, correlation_id) in the same statement as the status change, so a
-// LISTENing waitroom wakes when it commits. A repeat that finds the row finished sends nothing.
-const NotifyChannel = "waitroom_process_store"
-
-// Options configures Open.
-type Options struct {
-	// Driver is the dialect: "sqlite", "postgres" or "mssql" (DriverSQLite, DriverPostgres,
-	// DriverMSSQL).
-	Driver string
-	// DSN is the driver's connection string (a file path or "file:..." URI for sqlite).
-	DSN string
-	// Owner identifies this instance in the owner column (Create sets it; ClearOwned uses it).
-	// It is required (1 to 64 characters from [A-Za-z0-9._:-], the id rule): Open fails
-	// without it. Choosing a unique default (host name and process id, say) is the caller's
-	// job.
-	Owner string
-	// MaxBodyBytes limits payload and error bodies; 0 means DefaultMaxBodyBytes.
-	MaxBodyBytes int
-	// Migrate makes stores.Open apply the embedded migrations (migrations.Up) before it
-	// returns the store. Off by default: some deployments run migrations separately.
-	Migrate bool
-}
-
-// DefaultMaxBodyBytes is the default limit of a payload or error body: 1 MiB.
-const DefaultMaxBodyBytes = 1 << 20

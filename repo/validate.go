@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// MaxIDLength is the longest correlation id: the seed's column is VARCHAR(64).
+// MaxIDLength is the longest correlation id: the Node.js service's column is VARCHAR(64).
 const MaxIDLength = 64
 
 // idRule is the rule ValidateID enforces, spelled out in every error it returns.
@@ -62,12 +62,12 @@ func echo(s string) string {
 }
 
 // ValidateBody checks a payload or error body: not empty, valid UTF-8 JSON, and at most max
-// bytes (max <= 0 means DefaultMaxBodyBytes). name says which body ("payload", "error body")
+// bytes (max <= 0 means MaxBodyBytesDefault). name says which body ("payload", "error body")
 // in the error. A bad body wraps ErrInvalidJSON; an oversized one wraps ErrTooLarge and names
 // the config key store.maxBodyBytes that raises the limit.
 func ValidateBody(name string, body json.RawMessage, max int) error {
 	if max <= 0 {
-		max = DefaultMaxBodyBytes
+		max = MaxBodyBytesDefault
 	}
 	if len(body) > max {
 		return fmt.Errorf("%w: %s is %d bytes, over the limit of %d bytes; raise store.maxBodyBytes to allow larger bodies",

@@ -74,7 +74,7 @@ func TestValidateBody(t *testing.T) {
 		{name: "bad utf8", body: "\"\xff\"", want: repo.ErrInvalidJSON, msg: []string{"UTF-8"}},
 		{name: "over the limit", body: `"` + strings.Repeat("a", 9) + `"`, max: 10, want: repo.ErrTooLarge,
 			msg: []string{"payload is 11 bytes", "limit of 10 bytes", "store.maxBodyBytes"}},
-		{name: "over the default limit", body: `"` + strings.Repeat("a", repo.DefaultMaxBodyBytes) + `"`, want: repo.ErrTooLarge,
+		{name: "over the default limit", body: `"` + strings.Repeat("a", repo.MaxBodyBytesDefault) + `"`, want: repo.ErrTooLarge,
 			msg: []string{"1048578 bytes", "1048576"}},
 	}
 	for _, tt := range tests {
@@ -96,42 +96,5 @@ func TestValidateBody(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestOptionsValidate(t *testing.T) {
-	t.Parallel()
-	good := repo.Options{Driver: repo.DriverSQLite, DSN: "file:x.db", Owner: "host-1.42"}
-	tests := []struct {
-		name string
-		mod  func(*repo.Options)
-		msg  string // "" means valid
-	}{
-		{name: "good", mod: func(*repo.Options) {}},
-		{name: "unknown driver", mod: func(o *repo.Options) { o.Driver = "oracle" }, msg: `Options.Driver "oracle"`},
-		{name: "no dsn", mod: func(o *repo.Options) { o.DSN = "" }, msg: "Options.DSN is empty"},
-		{name: "no owner", mod: func(o *repo.Options) { o.Owner = "" }, msg: "Options.Owner is empty"},
-		{name: "bad owner", mod: func(o *repo.Options) { o.Owner = "a b" }, msg: "Options.Owner"},
-		{name: "negative max body", mod: func(o *repo.Options) { o.MaxBodyBytes = -1 }, msg: "Options.MaxBodyBytes"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			o := good
-			tt.mod(&o)
-			err := o.WithDefaults().Validate()
-			if tt.msg == "" {
-				if err != nil {
-					t.Fatalf("Validate = %v, want nil", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.msg) {
-				t.Fatalf("Validate = %v, want an error containing %q", err, tt.msg)
-			}
-		})
-	}
-	if got := (repo.Options{}).WithDefaults().MaxBodyBytes; got != repo.DefaultMaxBodyBytes {
-		t.Errorf("WithDefaults MaxBodyBytes = %d, want %d", got, repo.DefaultMaxBodyBytes)
 	}
 }

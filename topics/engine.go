@@ -1,7 +1,7 @@
 package topics
 
 // The engine's REST calls are written here over net/http instead of going through
-// github.com/citilinkru/camunda-client-go/v3, for three reasons (see /work/shared/CAMUNDA.md):
+// github.com/citilinkru/camunda-client-go/v3, for three reasons:
 //   - it has no context.Context, so neither shutdown nor a per-call deadline can abort a call;
 //   - its QueryFetchAndLockTopic types processDefinitionKeyIn and withoutTenantId as *string
 //     and lacks includeExtensionProperties, processDefinitionVersionTag and sorting;

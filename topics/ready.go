@@ -59,7 +59,7 @@ func (r *Runtime) CheckEngine(ctx context.Context) error {
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return fmt.Errorf("%w: engine at %s does not answer GET /version within %s: %v", ErrNotReady, redactURL(r.cfg.URL), EngineProbeTimeout, res.Err)
+			return fmt.Errorf("%w: engine at %s does not answer GET /version within %s: %w", ErrNotReady, redactURL(r.cfg.URL), EngineProbeTimeout, res.Err)
 		}
 		return nil
 	case <-ctx.Done():

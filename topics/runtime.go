@@ -737,7 +737,7 @@ type streak struct {
 
 func (r *Runtime) pollFailed(log *zap.Logger, st *streak, err error) {
 	r.metrics.FetchError()
-	r.setReady(fmt.Errorf("%w: engine at %s: %v", ErrNotReady, redactURL(r.cfg.URL), err))
+	r.setReady(fmt.Errorf("%w: engine at %s: %w", ErrNotReady, redactURL(r.cfg.URL), err))
 	msg := err.Error()
 	if st.count == 0 {
 		st.since = r.clock.Now()
@@ -844,7 +844,7 @@ func (r *Runtime) extendLocks(ctx context.Context, stop <-chan struct{}, s *sub,
 			r.metrics.LockExtended(t.Topic)
 			log.Debug("lock extended", zap.Duration("lock_duration", s.cfg.LockDuration))
 		case errors.As(err, &ee) && (ee.Status == http.StatusBadRequest || ee.Status == http.StatusNotFound):
-			cancel(fmt.Errorf("%w: %v", ErrLockLost, err))
+			cancel(fmt.Errorf("%w: %w", ErrLockLost, err))
 			return
 		default:
 			log.Warn("extend lock failed; trying again at the next interval", logging.Err(err))

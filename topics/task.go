@@ -123,7 +123,7 @@ func (v Variable) JSON() (json.RawMessage, error) {
 	case "String":
 		var s string
 		if err := json.Unmarshal(v.Value, &s); err != nil {
-			return nil, fmt.Errorf("%w: String value is not a JSON string: %v", ErrVariableType, err)
+			return nil, fmt.Errorf("%w: String value is not a JSON string: %w", ErrVariableType, err)
 		}
 		trimmed := bytes.TrimSpace([]byte(s))
 		if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && json.Valid(trimmed) {

@@ -12,10 +12,10 @@ import (
 
 // dispatch is the Room's one reader. While nobody waits it blocks without querying. While
 // someone waits it runs, each in one batched Store.Statuses call:
-//   - a sweep of every awaited id every cfg.PollInterval, or every cfg.NotifyPollInterval
-//     while LISTEN is up (the safety net for dropped notifications), and at once after LISTEN
-//     (re)connects, since notifications may have been missed while it was down;
-//   - with LISTEN up, a read of ids notified without a body (after the grace that lets a body
+//   - a sweep of every awaited id every Options.PollInterval, or every Options.NotifyPollInterval
+//     while the listener is up (the safety net for dropped notifications), and at once after
+//     it (re)connects, since notifications may have been missed while it was down;
+//   - with the listener up, a read of ids notified without a body (after the grace that lets a body
 //     notification arrive first), and of ids whose first waiter came since the last read (on
 //     the fast cadence, so a row finished before its wait began is seen soon).
 func (r *Room) dispatch(ctx context.Context) {
@@ -111,8 +111,8 @@ func (r *Room) dispatch(ctx context.Context) {
 	}
 }
 
-// interval is the period of the sweep: cfg.PollInterval, or cfg.NotifyPollInterval while
-// LISTEN is up, per chunk of repo.StatusesChunkSize awaited ids. Statuses sends one statement
+// interval is the period of the sweep: Options.PollInterval, or Options.NotifyPollInterval while
+// the listener is up, per chunk of repo.StatusesChunkSize awaited ids. Statuses sends one statement
 // per chunk, so the sweep costs at most one statement per interval however many wait (25/s at
 // the default 40 ms): past 2,000 waiters in one process the sweep slows instead of the
 // database paying more.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/migrations"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/repo/sqlite"
@@ -35,7 +34,7 @@ func Example_sqlite() {
 		panic(err)
 	}
 
-	room, err := waitroom.New(store, config.Waitroom{Timeout: 5 * time.Second, PollInterval: 20 * time.Millisecond})
+	room, err := waitroom.New(store, waitroom.Options{Timeout: 5 * time.Second, PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		panic(err)
 	}
@@ -76,8 +75,9 @@ func Example_sqlite() {
 	// context deadline exceeded - still pending: true
 }
 
-// A front service on PostgreSQL, with LISTEN/NOTIFY: completions wake waiters in
-// milliseconds; polling drops to cfg.NotifyPollInterval as the safety net. It needs
+// A front service on PostgreSQL, with LISTEN/NOTIFY: the postgres store has a listener, which
+// the Room uses unless Options.PollOnly is set, so completions wake waiters in milliseconds; polling
+// drops to Options.NotifyPollInterval as the safety net. It needs
 // WAITROOM_TEST_PG_DSN (a migrated database), so it is compiled but not run.
 func Example_postgres() {
 	ctx := context.Background()
@@ -88,9 +88,9 @@ func Example_postgres() {
 	}
 	defer store.Close()
 
-	cfg := config.Waitroom{Timeout: 25 * time.Second, PollInterval: 50 * time.Millisecond,
-		NotifyPollInterval: time.Second, Notify: true, MaxWaiters: 10000}
-	room, err := waitroom.New(store, cfg, waitroom.WithPostgresNotify(dsn))
+	cfg := waitroom.Options{Timeout: 25 * time.Second, PollInterval: 50 * time.Millisecond,
+		NotifyPollInterval: time.Second, MaxWaiters: 10000}
+	room, err := waitroom.New(store, cfg)
 	if err != nil {
 		panic(err)
 	}

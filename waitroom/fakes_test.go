@@ -148,3 +148,15 @@ func (s *spyStore) Statuses(ctx context.Context, ids []string) ([]repo.Record, e
 	}
 	return s.Store.Statuses(ctx, ids)
 }
+
+// The spy passes its store's listener through, as repo.Wrap does.
+
+func (s *spyStore) SupportsListener() bool { return listenerOf(s.Store) != nil }
+
+func (s *spyStore) Listen(ctx context.Context, notify func(repo.Notification), live func(bool, error)) {
+	listenerOf(s.Store).Listen(ctx, notify, live)
+}
+
+func (s *spyStore) Publish(ctx context.Context, n repo.Notification) error {
+	return listenerOf(s.Store).Publish(ctx, n)
+}

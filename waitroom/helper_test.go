@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 )
 
@@ -42,13 +41,11 @@ func runHelper(ctx context.Context) error {
 		return err
 	}
 	defer store.Close()
-	var opts []Option
-	cfg := config.Waitroom{}
-	if dsn := os.Getenv(helperNotifyEnv); dsn != "" {
-		opts = append(opts, WithPostgresNotify(dsn))
-		cfg.Notify = true
+	cfg := Options{}
+	if os.Getenv(helperNotifyEnv) == "" {
+		cfg.PollOnly = true // without it the postgres store's listener publishes bodies
 	}
-	r, err := New(store, cfg, opts...)
+	r, err := New(store, cfg)
 	if err != nil {
 		return err
 	}
@@ -73,7 +70,7 @@ func runHelper(ctx context.Context) error {
 
 // helperProc completes (action "complete") or fails ids from another process, with body.
 // With notifyDSN set the helper completes through a Room that publishes bodies; otherwise
-// through the bare store (the seed service's way: id-only notifications on PostgreSQL).
+// through the bare store (the Node.js service's way: id-only notifications on PostgreSQL).
 func helperProc(t testing.TB, b backend, action, notifyDSN string, body string, ids ...string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=TestHelperProcess")

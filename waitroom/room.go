@@ -1,7 +1,7 @@
 // Package waitroom lets front services wait, in milliseconds and at a database cost that does not
 // grow with the number of waiters, until a process_store row leaves PENDING.
 //
-// It replaces the seed service's waitroom (createWait, completeWait, failWait, clearAll,
+// It replaces the Node.js service's waitroom (createWait, completeWait, failWait, clearAll,
 // hasPendingWait, getPendingCount), which ran one SELECT per waiting request on a 50 ms to 1 s
 // schedule. Here one dispatcher per process holds correlation id -> waiters and reads the status
 // of every awaited id in one batched Store.Statuses call per tick, only while someone waits.
@@ -9,23 +9,28 @@
 //
 //   - completions made through this Room (Complete, Fail, InsertFinished: the daemon's own
 //     worker) wake local waiters at once with the written body, no read;
-//   - on PostgreSQL (WithPostgresNotify), a dedicated LISTEN connection receives the store's
-//     pg_notify(repo.NotifyChannel, id) and reads just the notified ids at once; and a Room that
-//     completes a row also publishes the body on BodyChannel (when it fits the 8000-byte NOTIFY
-//     limit), so waiters in other replicas wake without any read;
-//   - while LISTEN is healthy the batched poll slows to cfg.NotifyPollInterval: it is only the
-//     safety net for dropped notifications. While it is down, polling runs at cfg.PollInterval.
+//   - when the store has a push path (a Listener: repo/postgres's LISTEN/NOTIFY) and
+//     Options.PollOnly is not set, the store's notifications of finished ids make the Room
+//     read just those ids at once; and a Room that completes a row also publishes the body
+//     through it, so waiters in other replicas wake without any read;
+//   - while the listener is up the batched poll slows to Options.NotifyPollInterval: it is
+//     only the safety net for dropped notifications. While it is down, polling runs at
+//     Options.PollInterval.
 //
 // A waiter's timeout or cancellation removes that waiter only: the dispatcher's queries run on
 // the Room's own context with a timeout, never on a waiter's.
 //
-// In the daemon: build one Room per process on the store, with the config's waitroom section,
-// the component logger and, when the store is postgres, WithPostgresNotify(cfg.StoreDSN())
-// (it takes effect only while cfg.Waitroom.Notify is true); Start it before the HTTP server
-// and the worker runtime, hand it to both (the runtime completes rows through Complete, Fail
-// and InsertFinished, so its completions wake local waiters at once and reach other replicas'
-// Rooms as body notifications); at shutdown stop the HTTP server and the runtime first, then
-// Stop the Room (which applies cfg.Waitroom.ClearOnShutdown), then close the store.
+// The package is a library: it takes its own Options and imports only repo (the store
+// contract) and zap. It does not know which database it talks to: a store that has a push
+// path hands it over as a Listener. A front service links nothing of the daemon (its
+// configuration, HTTP API or metrics).
+//
+// Lifecycle: Run(ctx) starts the Room, serves until ctx ends, then stops it; Start and Stop are
+// the same two halves for a caller that stops with a deadline of its own. In the daemon one
+// Room is built per process on the store, handed to the HTTP API and to the worker runtime (the
+// runtime completes rows through Complete, Fail and InsertFinished, so its completions wake
+// local waiters at once and reach other replicas' Rooms as body notifications), and stopped
+// after both of them and before the store closes.
 package waitroom
 
 import (
@@ -41,31 +46,20 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 )
 
-// Defaults applied by New to zero fields of config.Waitroom (the daemon's config has its own
-// defaults; these keep a zero config usable in tests and tools).
-const (
-	TimeoutDefault            = 25 * time.Second
-	PollIntervalDefault       = 40 * time.Millisecond
-	NotifyPollIntervalDefault = time.Second
-	MaxWaitersDefault         = 10000
-	// NotifyGraceDefault is how long an id-only notification waits for the body notification
-	// that a completing Room publishes right after its commit, before the dispatcher reads the
-	// row itself. See WithNotifyGrace.
-	NotifyGraceDefault = 5 * time.Millisecond
-	// QueryTimeoutDefault bounds each dispatcher query; waiters are not bound by it.
-	QueryTimeoutDefault = 5 * time.Second
-)
+// NotifyGraceDefault is how long an id-only notification waits for the body notification
+// that a completing Room publishes right after its commit, before the dispatcher reads the
+// row itself. See WithNotifyGrace.
+const NotifyGraceDefault = 5 * time.Millisecond
 
 // Sentinel errors callers branch on.
 var (
-	// ErrTimeout: the wait lasted cfg.Timeout and the row is still PENDING. The row is left
+	// ErrTimeout: the wait lasted Options.Timeout and the row is still PENDING. The row is left
 	// PENDING so that the result can be collected later by id.
 	ErrTimeout = errors.New("waitroom: timed out waiting for the process")
-	// ErrTooManyWaiters: cfg.MaxWaiters waits are in progress; the wait failed fast.
+	// ErrTooManyWaiters: Options.MaxWaiters waits are in progress; the wait failed fast.
 	ErrTooManyWaiters = errors.New("waitroom: too many concurrent waiters")
 	// ErrClosed: the Room was stopped.
 	ErrClosed = errors.New("waitroom: closed")
@@ -91,7 +85,7 @@ type WakeSource string
 // The ways a waiter is woken.
 const (
 	WakeLocal  WakeSource = "local"  // a completion made through this Room
-	WakeNotify WakeSource = "notify" // a PostgreSQL notification (with body, or a read of the notified ids)
+	WakeNotify WakeSource = "notify" // a store notification (with body, or a read of the notified ids)
 	WakePoll   WakeSource = "poll"   // the batched poll, or a registration that found the row finished
 )
 
@@ -116,12 +110,6 @@ type Option func(*Room)
 // WithLogger sets the logger (default: no logging).
 func WithLogger(l *zap.Logger) Option { return func(r *Room) { r.log = l } }
 
-// WithPostgresNotify enables the PostgreSQL push paths when cfg.Notify is true: a dedicated
-// LISTEN connection to dsn (on repo.NotifyChannel and BodyChannel), and publishing written
-// bodies on BodyChannel after Complete, Fail and InsertFinished. Use it only when the store is
-// the postgres store on the same database.
-func WithPostgresNotify(dsn string) Option { return func(r *Room) { r.pgDSN = dsn } }
-
 // WithClock replaces time.Now for metrics and the recent-results cache (timers are real).
 func WithClock(now func() time.Time) Option { return func(r *Room) { r.now = now } }
 
@@ -129,7 +117,7 @@ func WithClock(now func() time.Time) Option { return func(r *Room) { r.now = now
 func WithMetrics(m Metrics) Option { return func(r *Room) { r.metrics = m } }
 
 // WithShutdownErrorBody sets the error body that Stop writes into this instance's PENDING rows
-// when cfg.ClearOnShutdown is set.
+// when Options.ClearOnShutdown is set.
 func WithShutdownErrorBody(body json.RawMessage) Option {
 	return func(r *Room) { r.shutdownBody = body }
 }
@@ -138,20 +126,17 @@ func WithShutdownErrorBody(body json.RawMessage) Option {
 // the dispatcher reads the row (default NotifyGraceDefault; 0 reads at once).
 func WithNotifyGrace(d time.Duration) Option { return func(r *Room) { r.grace = d } }
 
-// WithQueryTimeout bounds each dispatcher query (default QueryTimeoutDefault).
-func WithQueryTimeout(d time.Duration) Option { return func(r *Room) { r.queryTimeout = d } }
-
-// DefaultShutdownErrorBody is the error body Stop writes when cfg.ClearOnShutdown is set.
+// DefaultShutdownErrorBody is the error body Stop writes when Options.ClearOnShutdown is set.
 var DefaultShutdownErrorBody = json.RawMessage(`{"error":"waitroom instance shutting down"}`)
 
 // Room is one process's waitroom. Create it with New, Start it, and Stop it at shutdown.
 type Room struct {
 	store        repo.Store
-	cfg          config.Waitroom
+	cfg          Options // after WithDefaults
 	log          *zap.Logger
 	metrics      Metrics
 	now          func() time.Time
-	pgDSN        string
+	listener     Listener // the store's push path; nil when it has none
 	grace        time.Duration
 	queryTimeout time.Duration
 	shutdownBody json.RawMessage
@@ -164,13 +149,12 @@ type Room struct {
 	notified map[string]time.Time            // awaited ids notified, not read yet -> when
 	recent   recentCache                     // results this Room knows without a read
 
-	kick        chan struct{} // wakes the dispatcher: new waiters, notifications, stop
-	stateCh     chan struct{} // LISTEN went up or down
-	listening   atomic.Bool
-	listenerPID atomic.Uint32 // backend pid of the LISTEN connection (tests terminate it)
-	closed      chan struct{}
-	closeOnce   sync.Once
-	pub         *publisher
+	kick       chan struct{} // wakes the dispatcher: new waiters, notifications, stop
+	stateCh    chan struct{} // the listener went up or down
+	listening  atomic.Bool
+	pubFailing atomic.Bool // in a failure streak of Publish: logged once
+	closed     chan struct{}
+	closeOnce  sync.Once
 
 	startMu sync.Mutex
 	started bool
@@ -187,31 +171,25 @@ type waiter struct {
 	reserved bool
 }
 
-// New builds a Room on store. Zero fields of cfg take the package defaults.
-func New(store repo.Store, cfg config.Waitroom, opts ...Option) (*Room, error) {
+// New builds a Room on store with opts (zero fields take their defaults, see Options). It
+// fails, naming the field, when a field cannot work.
+func New(store repo.Store, opts Options, options ...Option) (*Room, error) {
 	if store == nil {
 		return nil, errors.New("waitroom: nil store")
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = TimeoutDefault
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = PollIntervalDefault
-	}
-	if cfg.NotifyPollInterval <= 0 {
-		cfg.NotifyPollInterval = NotifyPollIntervalDefault
-	}
-	if cfg.MaxWaiters <= 0 {
-		cfg.MaxWaiters = MaxWaitersDefault
+	cfg := opts.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	r := &Room{
 		store:        store,
 		cfg:          cfg,
+		listener:     listenerOf(store),
 		log:          zap.NewNop(),
 		metrics:      noopMetrics{},
 		now:          time.Now,
 		grace:        NotifyGraceDefault,
-		queryTimeout: QueryTimeoutDefault,
+		queryTimeout: cfg.QueryTimeout,
 		shutdownBody: DefaultShutdownErrorBody,
 		waiting:      make(map[string]map[*waiter]struct{}),
 		fresh:        make(map[string]struct{}),
@@ -220,7 +198,7 @@ func New(store repo.Store, cfg config.Waitroom, opts ...Option) (*Room, error) {
 		stateCh:      make(chan struct{}, 1),
 		closed:       make(chan struct{}),
 	}
-	for _, o := range opts {
+	for _, o := range options {
 		o(r)
 	}
 	if r.log == nil {
@@ -232,20 +210,14 @@ func New(store repo.Store, cfg config.Waitroom, opts ...Option) (*Room, error) {
 	if r.grace < 0 {
 		r.grace = 0
 	}
-	if r.queryTimeout <= 0 {
-		r.queryTimeout = QueryTimeoutDefault
-	}
 	r.recent = newRecentCache(recentCacheSize, recentCacheTTL)
-	if r.notifyEnabled() {
-		r.pub = &publisher{dsn: r.pgDSN, log: r.log}
-	}
 	return r, nil
 }
 
-func (r *Room) notifyEnabled() bool { return r.cfg.Notify && r.pgDSN != "" }
+func (r *Room) notifyEnabled() bool { return !r.cfg.PollOnly && r.listener != nil }
 
-// Start starts the dispatcher and, with WithPostgresNotify and cfg.Notify, the LISTEN loop.
-// They run until Stop (or until ctx is cancelled). Waits work before Start, but only local
+// Start starts the dispatcher and, when the store has a listener and Options.PollOnly is not
+// set, the listener. They run until Stop (or until ctx is cancelled). Waits work before Start, but only local
 // completions wake them.
 func (r *Room) Start(ctx context.Context) error {
 	r.startMu.Lock()
@@ -275,10 +247,10 @@ func (r *Room) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop shuts the Room down in stages: with cfg.ClearOnShutdown it first marks this instance's
-// PENDING rows ERROR (store.ClearOwned; other replicas' rows are never touched) and reads the
+// Stop shuts the Room down in stages: with Options.ClearOnShutdown it first marks this
+// instance's PENDING rows ERROR (store.ClearOwned; other replicas' rows are never touched) and reads the
 // awaited rows once more so local waiters get that error; then it stops the dispatcher and the
-// LISTEN connection, and wakes every remaining waiter with ErrClosed. ctx bounds the database
+// listener, and wakes every remaining waiter with ErrClosed. ctx bounds the database
 // work. Stop the HTTP server (draining its waits) before the Room.
 func (r *Room) Stop(ctx context.Context) error {
 	var err error
@@ -301,20 +273,18 @@ func (r *Room) Stop(ctx context.Context) error {
 	}
 	r.startMu.Unlock()
 	r.wg.Wait()
-	if r.pub != nil {
-		r.pub.close()
-	}
 	return err
 }
 
-// Run starts the Room, blocks until ctx is done, then stops it (with stopTimeout for the
-// shutdown's database work). It suits a run.Group / errgroup member.
-func (r *Room) Run(ctx context.Context, stopTimeout time.Duration) error {
+// Run starts the Room, blocks until ctx is done, then stops it: the daemon's lifecycle verb
+// for each of its components (a run.Group actor). The stop's database work is bounded by
+// Options.StopTimeout. Run returns Start's error, or Stop's.
+func (r *Room) Run(ctx context.Context) error {
 	if err := r.Start(ctx); err != nil {
 		return err
 	}
 	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.StopTimeout)
 	defer cancel()
 	return r.Stop(sctx)
 }
@@ -340,8 +310,8 @@ func (r *Room) Register(ctx context.Context, id string) (string, error) {
 	return id, nil
 }
 
-// Await registers id ("" generates one) and waits for it: the seed's createWait. It returns
-// the id along with Wait's result.
+// Await registers id ("" generates one) and waits for it: the Node.js service's createWait. It
+// returns the id along with Wait's result.
 func (r *Room) Await(ctx context.Context, id string) (string, json.RawMessage, error) {
 	res, err := r.Reserve() // before creating a row nobody would wait on
 	if err != nil {
@@ -356,7 +326,7 @@ func (r *Room) Await(ctx context.Context, id string) (string, json.RawMessage, e
 	return id, p, err
 }
 
-// Reservation is one of cfg.MaxWaiters wait slots, taken before anything is written or
+// Reservation is one of Options.MaxWaiters wait slots, taken before anything is written or
 // started for a wait (Reserve), so that concurrent starts cannot overshoot the limit: a start
 // that gets no slot has done nothing yet, and one that got a slot always can wait. Release it
 // when done; Wait on it as often as needed in between.
@@ -365,7 +335,7 @@ type Reservation struct {
 	once sync.Once
 }
 
-// Reserve takes a wait slot, or fails at once with ErrTooManyWaiters when cfg.MaxWaiters
+// Reserve takes a wait slot, or fails at once with ErrTooManyWaiters when Options.MaxWaiters
 // waits are in progress or reserved.
 func (r *Room) Reserve() (*Reservation, error) {
 	r.mu.Lock()
@@ -393,9 +363,9 @@ func (res *Reservation) Release() {
 }
 
 // Wait blocks until id's row leaves PENDING and returns its DONE payload, or a *ProcessError
-// with its ERROR body. It returns ErrTimeout after cfg.Timeout (the row stays PENDING), ctx's
-// error if ctx ends first, ErrTooManyWaiters at once when cfg.MaxWaiters waits are in
-// progress or reserved (Reserve), and ErrClosed when the Room stops. An id with no row is
+// with its ERROR body. It returns ErrTimeout after Options.Timeout (the row stays PENDING),
+// ctx's error if ctx ends first, ErrTooManyWaiters at once when Options.MaxWaiters waits are
+// in progress or reserved (Reserve), and ErrClosed when the Room stops. An id with no row is
 // waited for like a PENDING one (InsertFinished may create it finished).
 func (r *Room) Wait(ctx context.Context, id string) (json.RawMessage, error) {
 	return r.wait(ctx, id, false)
@@ -529,9 +499,9 @@ func (r *Room) signal() {
 	}
 }
 
-// Complete moves id's row from PENDING to DONE with payload (the seed's completeWait) and, when
-// this call made the transition, wakes local waiters at once with payload and publishes it to
-// other replicas' Rooms (PostgreSQL). The signature is the worker runtime's.
+// Complete moves id's row from PENDING to DONE with payload (the Node.js service's completeWait)
+// and, when this call made the transition, wakes local waiters at once with payload and publishes
+// it to other replicas' Rooms (through the store's listener). The signature is the worker runtime's.
 func (r *Room) Complete(ctx context.Context, id string, payload json.RawMessage) (repo.Outcome, error) {
 	out, err := r.store.Complete(ctx, id, payload)
 	if err != nil {
@@ -541,8 +511,8 @@ func (r *Room) Complete(ctx context.Context, id string, payload json.RawMessage)
 	return out, nil
 }
 
-// Fail moves id's row from PENDING to ERROR with errBody (the seed's failWait); local waiters
-// get a *ProcessError at once. The signature is the worker runtime's.
+// Fail moves id's row from PENDING to ERROR with errBody (the Node.js service's failWait); local
+// waiters get a *ProcessError at once. The signature is the worker runtime's.
 func (r *Room) Fail(ctx context.Context, id string, errBody json.RawMessage) (repo.Outcome, error) {
 	out, err := r.store.Fail(ctx, id, errBody)
 	if err != nil {
@@ -578,8 +548,8 @@ func (r *Room) afterTransition(ctx context.Context, out repo.Outcome, rec repo.R
 		r.recent.put(rec, now)
 		r.mu.Unlock()
 		r.wake(rec, WakeLocal)
-		if r.pub != nil {
-			r.pub.publish(ctx, rec)
+		if r.notifyEnabled() {
+			r.publish(ctx, rec)
 		}
 	case repo.AlreadyFinished:
 		// Someone else finished it, with a body we do not know: read it at once for local
@@ -596,7 +566,7 @@ func (r *Room) afterTransition(ctx context.Context, out repo.Outcome, rec repo.R
 	}
 }
 
-// HasPending reports whether id's row exists and is PENDING (the seed's hasPendingWait).
+// HasPending reports whether id's row exists and is PENDING (the Node.js service's hasPendingWait).
 func (r *Room) HasPending(ctx context.Context, id string) (bool, error) {
 	rec, err := r.store.Find(ctx, id)
 	if errors.Is(err, repo.ErrNotFound) {
@@ -608,7 +578,7 @@ func (r *Room) HasPending(ctx context.Context, id string) (bool, error) {
 	return rec.Status == repo.StatusPending, nil
 }
 
-// PendingCount counts PENDING rows of every instance (the seed's getPendingCount).
+// PendingCount counts PENDING rows of every instance (the Node.js service's getPendingCount).
 func (r *Room) PendingCount(ctx context.Context) (int64, error) {
 	n, err := r.store.PendingCount(ctx)
 	if err != nil {
@@ -617,9 +587,9 @@ func (r *Room) PendingCount(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// ClearOwned marks ERROR, with errBody, every PENDING row this instance registered (the seed's
-// clearAll, minus clearing other replicas' waits), wakes local waiters with that error, and
-// returns how many rows changed.
+// ClearOwned marks ERROR, with errBody, every PENDING row this instance registered (the
+// Node.js service's clearAll, minus clearing other replicas' waits), wakes local waiters with
+// that error, and returns how many rows changed.
 func (r *Room) ClearOwned(ctx context.Context, errBody json.RawMessage) (int64, error) {
 	n, err := r.store.ClearOwned(ctx, errBody)
 	if err != nil {
@@ -643,7 +613,7 @@ func (r *Room) Waiters() int {
 	return r.count
 }
 
-// Listening reports whether the PostgreSQL LISTEN connection is up.
+// Listening reports whether the store's listener is up (notifications flow).
 func (r *Room) Listening() bool { return r.listening.Load() }
 
 // NewID returns a random correlation id (a version 4 UUID).

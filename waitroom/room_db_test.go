@@ -20,8 +20,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
+	"github.com/camunda-waitroom/camunda-waitroom/repo/postgres"
 )
 
 // pgDSNEnv holds the PostgreSQL test server's DSN (scripts/postgres.sh env prints it). The
@@ -34,7 +34,7 @@ type backend struct {
 	name   string
 	driver string
 	dsn    string // the store's DSN
-	notify string // PostgreSQL DSN for WithPostgresNotify; "" polls only
+	notify string // set (the DSN): Rooms use the postgres store's listener (Options.PollOnly unset); "" polls only
 }
 
 func pgBaseDSN(t testing.TB) string {
@@ -123,15 +123,14 @@ func newBackend(t testing.TB, kind string) backend {
 var backendKinds = []string{"sqlite", "postgres", "postgres-nonotify"}
 
 // room opens b's store as owner "test" and starts a Room on it.
-func (b backend) room(t testing.TB, cfg config.Waitroom, opts ...Option) (*Room, repo.Store) {
+func (b backend) room(t testing.TB, cfg Options, opts ...Option) (*Room, repo.Store) {
 	t.Helper()
 	ctx := context.Background()
 	store, err := openStore(ctx, b.driver, b.dsn, "test")
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
-	if b.notify != "" {
-		cfg.Notify = true
-		opts = append(opts, WithPostgresNotify(b.notify))
+	if b.notify == "" {
+		cfg.PollOnly = true
 	}
 	r := newTestRoom(t, store, cfg, opts...)
 	if b.notify != "" {
@@ -140,8 +139,8 @@ func (b backend) room(t testing.TB, cfg config.Waitroom, opts ...Option) (*Room,
 	return r, store
 }
 
-func dbCfg() config.Waitroom {
-	return config.Waitroom{Timeout: 20 * time.Second, PollInterval: 50 * time.Millisecond,
+func dbCfg() Options {
+	return Options{Timeout: 20 * time.Second, PollInterval: 50 * time.Millisecond,
 		NotifyPollInterval: time.Second, MaxWaiters: 10000}
 }
 
@@ -209,8 +208,8 @@ func testOtherProcess(t *testing.T, b backend) {
 		require.NoError(t, err)
 		t.Cleanup(func() { store.Close() })
 		spy := &spyStore{Store: store}
-		r3 := newTestRoom(t, spy, config.Waitroom{Notify: true, PollInterval: time.Hour, NotifyPollInterval: time.Hour},
-			WithPostgresNotify(b.notify), WithNotifyGrace(time.Second))
+		r3 := newTestRoom(t, spy, Options{PollInterval: time.Hour, NotifyPollInterval: time.Hour},
+			WithNotifyGrace(time.Second))
 		eventually(t, 10*time.Second, "LISTEN up", r3.Listening)
 		id := "body-" + NewID()
 		_, err = r3.Register(ctx, id)
@@ -334,7 +333,9 @@ func TestPostgresNotificationsLost(t *testing.T) {
 	require.NoError(t, err)
 	ch := goWait(ctx, r, id)
 	eventually(t, 5*time.Second, "waiter registered", func() bool { return r.Waiters() == 1 })
-	oldPID := r.listenerPID.Load()
+	pg := store.(*postgres.Store)
+	oldPID := pg.ListenerPID()
+	require.NotZero(t, oldPID)
 
 	pgAdmin(t, "ALTER DATABASE "+name+" ALLOW_CONNECTIONS false")
 	pgAdmin(t, "SELECT pg_terminate_backend($1)", int(oldPID))
@@ -353,7 +354,7 @@ func TestPostgresNotificationsLost(t *testing.T) {
 	require.NoError(t, res.err)
 	assert.Equal(t, `"while deaf"`, string(res.payload))
 	eventually(t, 10*time.Second, "LISTEN up again", r.Listening)
-	assert.NotEqual(t, oldPID, r.listenerPID.Load())
+	assert.NotEqual(t, oldPID, pg.ListenerPID())
 }
 
 // TestPostgresDatabaseRestart simulates a database restart under waiters: connections to the
@@ -413,7 +414,7 @@ func TestPostgresDatabaseRestart(t *testing.T) {
 	eventually(t, 10*time.Second, "recovery logged", func() bool {
 		return logs.FilterMessageSnippet("reading statuses recovered").Len() == 1
 	})
-	assert.Equal(t, 1, logs.FilterMessageSnippet("LISTEN connection failed").Len(), "logged once per streak")
+	assert.Equal(t, 1, logs.FilterMessageSnippet("notification listener failed").Len(), "logged once per streak")
 }
 
 func execCommand(name string, args ...string) (string, error) {

@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 )
 
@@ -57,7 +56,7 @@ func recv(t testing.TB, ch <-chan waitResult, d time.Duration) waitResult {
 	}
 }
 
-func newTestRoom(t testing.TB, store repo.Store, cfg config.Waitroom, opts ...Option) *Room {
+func newTestRoom(t testing.TB, store repo.Store, cfg Options, opts ...Option) *Room {
 	t.Helper()
 	r, err := New(store, cfg, opts...)
 	require.NoError(t, err)
@@ -66,8 +65,8 @@ func newTestRoom(t testing.TB, store repo.Store, cfg config.Waitroom, opts ...Op
 	return r
 }
 
-func fastCfg() config.Waitroom {
-	return config.Waitroom{Timeout: 10 * time.Second, PollInterval: 20 * time.Millisecond,
+func fastCfg() Options {
+	return Options{Timeout: 10 * time.Second, PollInterval: 20 * time.Millisecond,
 		NotifyPollInterval: 500 * time.Millisecond, MaxWaiters: 1000}
 }
 

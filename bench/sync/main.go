@@ -1,4 +1,4 @@
-// Command sync measures the end-to-end latency of the daemon's synchronous HTTP API (issue 5):
+// Command sync measures the end-to-end latency of the daemon's synchronous HTTP API:
 // POST /process/onboard-user/start, from the client sending the request to the client having
 // read the answer, at several client concurrencies, next to the floor for the same requests.
 //
@@ -284,7 +284,7 @@ func waitReady(ctx context.Context, hc *http.Client, base, engineURL string, dae
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-daemonDone:
-			return fmt.Errorf("daemon stopped before it was ready: %v", err)
+			return fmt.Errorf("daemon stopped before it was ready: %w", err)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):

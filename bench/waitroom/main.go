@@ -1,4 +1,4 @@
-// Command waitroom benchmarks the waitroom package against the seed service's per-waiter
+// Command waitroom benchmarks the waitroom package against the Node.js service's per-waiter
 // polling, side by side on the same database.
 //
 //	go run ./bench/waitroom -store=postgres,postgres-nonotify,sqlite -waiters=100,1000,10000
@@ -8,15 +8,15 @@
 //
 //   - waitroom: one waitroom.Room; its dispatcher reads every awaited id in one batched
 //     Statuses call per tick (50 ms; 1 s while PostgreSQL LISTEN is up), plus the notified ids;
-//   - baseline: the seed's schedule, one SELECT (Store.Find) per waiter, sleeping 50, 100, 250,
-//     500 ms, then 1000 ms between polls.
+//   - baseline: the Node.js service's schedule, one SELECT (Store.Find) per waiter, sleeping
+//     50, 100, 250, 500 ms, then 1000 ms between polls.
 //
 // N rows are registered PENDING first (not measured), N waiters on distinct ids start, and
 // then another child process, the completer, completes the N rows at a steady rate over
 // -spread, each payload carrying the wall-clock time just before its UPDATE was sent (same
 // host, so wake latency = waiter return - that time, slightly pessimistic). The completer
 // completes through a waitroom.Room, as the worker daemon does: on "postgres" that Room
-// publishes bodies (waitroom.BodyChannel) after commit; on the others it is the bare store
+// publishes bodies (postgres.BodyChannel) after commit; on the others it is the bare store
 // write. Statements are counted on the waiting side only, at the database/sql driver (a
 // wrapping driver.Connector counts every Exec and Query): Statuses costs one statement per
 // chunk of repo.StatusesChunkSize ids, Find one. The PostgreSQL LISTEN connection (one LISTEN
@@ -46,7 +46,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/waitroom"
 )
@@ -79,7 +78,7 @@ func main() {
 	flag.StringVar(&f.pgDSN, "dsn", os.Getenv("WAITROOM_TEST_PG_DSN"), "PostgreSQL server DSN (a private database is created on it)")
 	flag.StringVar(&f.sqliteDir, "sqlite-dir", "", "directory for the SQLite file (default: a temporary one)")
 	flag.DurationVar(&f.baselineMax, "baseline-max", 60*time.Second, "bound on one variant's waiting phase; waiters still waiting then count as not woken")
-	flag.IntVar(&f.pool, "pool", 10, "connection pool size of the waiting side (the seed's pool: 10)")
+	flag.IntVar(&f.pool, "pool", 10, "connection pool size of the waiting side (the Node.js service's pool: 10)")
 	flag.StringVar(&f.out, "out", "", "also write the markdown table to this file")
 	flag.StringVar(&f.store, "child-store", "", "child: store kind")
 	flag.StringVar(&f.dsn, "child-dsn", "", "child: store DSN")
@@ -125,21 +124,24 @@ type result struct {
 	Reads     int     `json:"reads"`
 }
 
-// timedStore records how long each Statuses call takes.
-type timedStore struct {
-	repo.Store
+// readTimer records how long each Statuses call takes: a repo.Interceptor, so the store it
+// wraps (repo.Wrap) keeps its listener.
+type readTimer struct {
 	mu    sync.Mutex
 	reads []time.Duration
 }
 
-func (t *timedStore) Statuses(ctx context.Context, ids []string) ([]repo.Record, error) {
+func (t *readTimer) intercept(ctx context.Context, op string, call func(context.Context) error) error {
+	if op != repo.OpStatuses {
+		return call(ctx)
+	}
 	start := time.Now()
-	recs, err := t.Store.Statuses(ctx, ids)
+	err := call(ctx)
 	d := time.Since(start)
 	t.mu.Lock()
 	t.reads = append(t.reads, d)
 	t.mu.Unlock()
-	return recs, err
+	return err
 }
 
 func (r result) stmtPerSec() float64 { return float64(r.Statements) / r.WindowS }
@@ -366,13 +368,11 @@ func completerMain(f flags) error {
 		return err
 	}
 	defer s.Close()
-	cfg := config.Waitroom{}
-	var opts []waitroom.Option
-	if f.store == "postgres" {
-		cfg.Notify = true
-		opts = append(opts, waitroom.WithPostgresNotify(f.dsn))
+	cfg := waitroom.Options{}
+	if f.store != "postgres" {
+		cfg.PollOnly = true // on postgres the store's listener publishes the bodies
 	}
-	room, err := waitroom.New(s, cfg, opts...)
+	room, err := waitroom.New(s, cfg)
 	if err != nil {
 		return err
 	}
@@ -423,7 +423,8 @@ func waiterMain(f flags) error {
 	if err != nil {
 		return err
 	}
-	s := &timedStore{Store: inner}
+	timer := &readTimer{}
+	s := repo.Wrap(inner, timer.intercept)
 	defer s.Close()
 	deadline := f.spread + f.baselineMax
 	wctx, cancel := context.WithTimeout(ctx, deadline)
@@ -433,14 +434,11 @@ func waiterMain(f flags) error {
 	var ready func() bool
 	switch f.variant {
 	case "waitroom":
-		cfg := config.Waitroom{Timeout: deadline, PollInterval: waitroom.PollIntervalDefault,
-			NotifyPollInterval: waitroom.NotifyPollIntervalDefault, MaxWaiters: max(f.n, waitroom.MaxWaitersDefault)}
-		var opts []waitroom.Option
-		if f.store == "postgres" {
-			cfg.Notify = true
-			opts = append(opts, waitroom.WithPostgresNotify(f.dsn))
+		cfg := waitroom.Options{Timeout: deadline, MaxWaiters: max(f.n, waitroom.MaxWaitersDefault)}
+		if f.store != "postgres" {
+			cfg.PollOnly = true // on postgres the store's listener: LISTEN/NOTIFY
 		}
-		room, err := waitroom.New(s, cfg, opts...)
+		room, err := waitroom.New(s, cfg)
 		if err != nil {
 			return err
 		}
@@ -459,7 +457,7 @@ func waiterMain(f flags) error {
 		var started atomic.Int64
 		wait = func(ctx context.Context, id string) (json.RawMessage, error) {
 			started.Add(1)
-			return seedWait(ctx, s, id)
+			return nodeServiceWait(ctx, s, id)
 		}
 		ready = func() bool { return started.Load() == int64(f.n) }
 	default:
@@ -520,9 +518,9 @@ func waiterMain(f flags) error {
 	res := result{Store: f.store, Variant: f.variant, N: f.n, Woken: int(woken.Load()), Errors: int(errCount.Load()),
 		P50ms: pct(0.50), P99ms: pct(0.99), MaxMs: pct(1.0), Statements: stmts, WindowS: window.Seconds(),
 		CPUs: cpu.Seconds(), MaxRSSMB: float64(ru.Maxrss) / 1024}
-	s.mu.Lock()
-	reads := slices.Clone(s.reads)
-	s.mu.Unlock()
+	timer.mu.Lock()
+	reads := slices.Clone(timer.reads)
+	timer.mu.Unlock()
 	slices.Sort(reads)
 	if len(reads) > 0 {
 		res.Reads = len(reads)
@@ -534,12 +532,13 @@ func waiterMain(f flags) error {
 	return nil
 }
 
-// seedSchedule is the seed waitroom's sleeps between polls; the last repeats.
-var seedSchedule = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+// nodeServiceSchedule is the Node.js service's sleeps between polls; the last repeats.
+var nodeServiceSchedule = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
 	500 * time.Millisecond, 1000 * time.Millisecond}
 
-// seedWait is the baseline: the seed's createWait polling loop, one SELECT per poll.
-func seedWait(ctx context.Context, s repo.Store, id string) (json.RawMessage, error) {
+// nodeServiceWait is the baseline: the Node.js service's createWait polling loop, one SELECT
+// per poll.
+func nodeServiceWait(ctx context.Context, s repo.Store, id string) (json.RawMessage, error) {
 	for i := 0; ; i++ {
 		rec, err := s.Find(ctx, id)
 		switch {
@@ -550,7 +549,7 @@ func seedWait(ctx context.Context, s repo.Store, id string) (json.RawMessage, er
 		case err == nil && rec.Status == repo.StatusError:
 			return nil, fmt.Errorf("process error: %s", rec.Error)
 		}
-		t := time.NewTimer(seedSchedule[min(i, len(seedSchedule)-1)])
+		t := time.NewTimer(nodeServiceSchedule[min(i, len(nodeServiceSchedule)-1)])
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -137,7 +137,8 @@ func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driv
 	if b, ok := c.Conn.(driver.ConnBeginTx); ok {
 		return b.BeginTx(ctx, opts)
 	}
-	return c.Conn.Begin() //nolint:staticcheck // drivers without BeginTx
+	//lint:ignore SA1019 a driver without ConnBeginTx has only Begin
+	return c.Conn.Begin()
 }
 
 func (c *countingConn) CheckNamedValue(nv *driver.NamedValue) error {

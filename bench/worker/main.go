@@ -1,5 +1,5 @@
 // Command worker benchmarks external-task workers side by side on one Camunda 7 engine, in
-// one run (issue 3, point 7): our runtime (topics.Runtime), the official Node client
+// one run: our runtime (topics.Runtime), the official Node client
 // (camunda-external-task-client-js, bench/worker/node) and a minimal raw net/http loop (the
 // engine's ceiling), all with the same parallelism and long polling.
 //

@@ -29,7 +29,6 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/repo/stores"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 	"github.com/camunda-waitroom/camunda-waitroom/waitroom"
-	"golang.org/x/sync/errgroup"
 )
 
 // runDaemon is `worker run`: load the configuration, then start and stop the components in
@@ -71,14 +70,13 @@ func runDaemon(ctx context.Context, load func() (*config.Config, config.Source, 
 // Run runs the daemon until ctx is cancelled.
 //
 // Start order: metrics; the store (waiting for the database, migrating); the waitroom; the
-// external-task runtime (and, in the background, the deployment of the embedded models); the
-// HTTP API; the retention job.
+// external-task runtime; the HTTP API; then every component runs at once (the deployment of
+// the embedded models in the background: the engine may still be starting).
 //
-// Stop order, when ctx is cancelled: the HTTP listener closes (no new requests) while the
-// runtime stops fetching and lets running handlers finish, so their completions still wake
-// local waiters; then the waitroom stops (clearing this instance's rows if configured) and
-// wakes the remaining HTTP waits, which answer 202 with the result's location; then the HTTP
-// server finishes; the store closes last.
+// The stop order is declared once, below, by the order of the stages in the group (see
+// stopGroup): each stage stops after the ones above it, and those marked "waits" hold the
+// stages below them until they have stopped. The whole stop takes at most
+// camunda.shutdownTimeout + stopSlack, whatever the engine or the clients do.
 func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	m := metrics.New()
 	storeLog := logging.Component(log, "store")
@@ -86,28 +84,32 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	br := breaker.New(m.Store(raw), breaker.Settings{Failures: cfg.Store.BreakerFailures, OpenFor: cfg.Store.BreakerOpenFor}, storeLog)
+	br := breaker.New(breaker.Settings{Failures: cfg.Store.BreakerFailures, OpenFor: cfg.Store.BreakerOpenFor}, storeLog)
 	m.WatchBreaker(br)
 	topicNames := make([]string, len(cfg.Topics))
 	for i, t := range cfg.Topics {
 		topicNames[i] = t.Name
 	}
 	m.InitSeries(topicNames)
-	store := repo.Store(br)
+	// Every store call goes through the breaker, then metrics: a call the open circuit
+	// refuses is not counted as a store call. The store closes last, once every stage of the
+	// group below has stopped.
+	store := repo.Wrap(raw, br.Intercept, m.InterceptStore)
 	defer func() {
 		if err := store.Close(); err != nil {
 			storeLog.Warn("close store", logging.Err(err))
 		}
 	}()
 
+	// The waitroom takes the store's listener from the store itself (the postgres store has
+	// one; the breaker and metrics wrappers pass it through), used while waitroom.notify is set.
 	roomOpts := []waitroom.Option{
 		waitroom.WithLogger(logging.Component(log, "waitroom")),
 		waitroom.WithMetrics(m),
 	}
-	if cfg.Store.Driver == config.DriverPostgres && cfg.Waitroom.Notify {
-		roomOpts = append(roomOpts, waitroom.WithPostgresNotify(cfg.StoreDSN()))
-	}
-	room, err := waitroom.New(store, cfg.Waitroom, roomOpts...)
+	roomCfg := roomOptions(cfg)
+	roomCfg.StopTimeout = roomStopTimeout
+	room, err := waitroom.New(store, roomCfg, roomOpts...)
 	if err != nil {
 		return fmt.Errorf("waitroom: %w", err)
 	}
@@ -124,13 +126,23 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	var fo *topics.Failover
+	if cfg.Failover.Enabled {
+		fo, err = topics.NewFailover(cfg.Camunda, cfg.Failover, store, log, topics.WithHTTPClient(hc), topics.WithMetrics(m))
+		if err != nil {
+			return err
+		}
+	}
+	var job *retention.Job
+	if cfg.Retention.Enabled {
+		job, err = retention.New(store, retentionOptions(cfg), logging.Component(log, "retention"))
+		if err != nil {
+			return err
+		}
+	}
 	httpLog := logging.Component(log, "http")
 	migrated := &migrationCheck{cfg: cfg}
 	defer migrated.close()
-	startable := cfg.HTTP.StartableProcesses
-	if len(startable) == 0 {
-		startable = processes.Keys()
-	}
 	// Until the embedded models are deployed (camunda.deployOnStart, in the background), a
 	// start would find no definition and fail its row for good: refuse it with 503 instead,
 	// before anything is written.
@@ -141,39 +153,32 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	if fault.Enabled {
 		log.Warn("fault injection is compiled in (build tag faultinject): a test build, never for production", zap.String("env", fault.EnvKill))
 	}
-	api, err := httpapi.New(httpapi.Config{
-		Waitroom: httpapi.RoomWaitroom(room),
-		Store:    store,
-		Starter: &httpapi.EngineStarter{
-			BaseURL:   cfg.Camunda.URL,
-			Client:    hc,
-			Authorize: topics.Authorize(cfg.Camunda.Auth),
-			Timeout:   cfg.HTTP.StartTimeout,
-			TenantID:  cfg.Camunda.TenantID,
-		},
-		Startable:           startable,
-		StartLease:          cfg.HTTP.StartLease,
-		StartTimeout:        cfg.HTTP.StartTimeout,
-		StartGate:           deployed.check,
-		WaitTimeout:         cfg.Waitroom.Timeout,
-		MaxResultWait:       cfg.Waitroom.Timeout,
-		CorrelationVariable: config.DefaultCorrelationVariable,
-		AuthToken:           cfg.HTTP.AuthToken,
-		MetricsAuth:         cfg.HTTP.MetricsAuth,
-		MaxBodyBytes:        int64(cfg.HTTP.MaxBodyBytes),
-		// Each check is a bounded live call: the store's ping goes through the breaker (and is
-		// its half-open trial), the engine's is GET /version (see topics.CheckEngine).
-		Ready: map[string]httpapi.Check{
-			"store":      br.Check,
-			"migrations": migrated.check,
-			"engine":     rt.CheckEngine,
-			"models":     func(context.Context) error { return deployed.check() },
-		},
-		Redact:     cfg.Scrub,
-		Registerer: m.Registry,
-		Gatherer:   m.Registry,
-		Log:        httpLog,
-	})
+	apiCfg := apiOptions(cfg)
+	if len(apiCfg.Startable) == 0 {
+		apiCfg.Startable = processes.Keys()
+	}
+	apiCfg.Waitroom = httpapi.RoomWaitroom(room)
+	apiCfg.Store = store
+	apiCfg.Starter = &httpapi.EngineStarter{
+		BaseURL:   cfg.Camunda.URL,
+		Client:    hc,
+		Authorize: topics.Authorize(cfg.Camunda.Auth),
+		Timeout:   cfg.HTTP.StartTimeout,
+		TenantID:  cfg.Camunda.TenantID,
+	}
+	apiCfg.StartGate = deployed.check
+	// Each check is a bounded live call: the store's ping goes through the breaker (and is
+	// its half-open trial), the engine's is GET /version (see topics.CheckEngine).
+	apiCfg.Ready = map[string]httpapi.Check{
+		"store":      func(ctx context.Context) error { return br.Check(ctx, store) },
+		"migrations": migrated.check,
+		"engine":     rt.CheckEngine,
+		"models":     func(context.Context) error { return deployed.check() },
+	}
+	apiCfg.Redact = cfg.Scrub
+	apiCfg.Registerer, apiCfg.Gatherer = m.Registry, m.Registry
+	apiCfg.Log = httpLog
+	api, err := httpapi.New(apiCfg)
 	if err != nil {
 		return err
 	}
@@ -190,79 +195,90 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 		ErrorLog:          zap.NewStdLog(httpLog),
 	}
 
-	if err := room.Start(ctx); err != nil {
-		return err
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	// The runtime: fetch, handle, report; drains on stop.
-	rtDone := make(chan struct{})
-	g.Go(func() error {
-		defer close(rtDone)
-		return rt.Run(gctx)
-	})
-	// Once the engine answers, warn if another deployment's workers hold tasks on our topics.
-	g.Go(func() error { rt.WarnSharedTopics(gctx); return nil })
-	// Deploy the embedded models in the background: the engine may still be starting.
-	if cfg.Camunda.DeployOnStart {
-		g.Go(func() error {
-			if deployModels(gctx, cfg, topicsLog) {
-				deployed.done.Store(true)
-			}
-			return nil
-		})
-	}
-	// Failover: beat, and unlock the engine tasks of replicas whose beats stopped. It stops
-	// after the runtime, so this replica beats while its handlers drain.
-	if cfg.Failover.Enabled {
-		fo, err := topics.NewFailover(cfg.Camunda, cfg.Failover, store, log, topics.WithHTTPClient(hc), topics.WithMetrics(m))
-		if err != nil {
-			return err
+	// The stop order, top to bottom.
+	g := newStopGroup(log, cfg.Camunda.ShutdownTimeout+stopSlack)
+	// 1. The signal: SIGTERM or SIGINT ends ctx, which begins the stop and fixes its deadline.
+	g.add(ctx, "signal", false, func(stop context.Context) error {
+		select {
+		case <-ctx.Done():
+		case <-stop.Done():
 		}
-		foCtx, stopFO := context.WithCancel(context.WithoutCancel(ctx))
-		go func() { <-rtDone; stopFO() }()
-		g.Go(func() error { defer stopFO(); return fo.Run(foCtx) })
-	}
-	// The HTTP API.
-	g.Go(func() error {
-		httpLog.Info("listening", zap.String("addr", ln.Addr().String()))
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return nil
+	})
+	// 2. The HTTP listener closes (waits): no new requests. Shutdown also waits for the
+	// requests in flight, and the HTTP waits among them end only when the waitroom stops
+	// (6), so it runs on in the background until the deadline; stage 7 collects it.
+	shutdown := make(chan error, 1)
+	g.add(ctx, "http listener", true, func(stop context.Context) error {
+		served := make(chan error, 1)
+		go func() {
+			httpLog.Info("listening", zap.String("addr", ln.Addr().String()))
+			served <- srv.Serve(ln)
+		}()
+		var err error
+		select {
+		case err = <-served: // it failed: the group stops
+		case <-stop.Done():
+		}
+		go func() {
+			sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), g.stopDeadline())
+			defer cancel()
+			shutdown <- srv.Shutdown(sctx)
+		}()
+		if err == nil {
+			err = <-served // Serve returns once Shutdown has closed the listener
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
 		}
 		return nil
 	})
-	// Retention.
-	if cfg.Retention.Enabled {
-		job := retention.New(store, cfg.Retention, logging.Component(log, "retention"))
-		g.Go(func() error { return job.Run(gctx) })
+	// 3. The background work stops at once: the deployment of the embedded models (retried
+	// while the engine is unreachable), the warning about other deployments' workers on our
+	// topics, and retention.
+	if cfg.Camunda.DeployOnStart {
+		g.add(ctx, "deployment", false, func(stop context.Context) error {
+			if deployModels(stop, cfg, topicsLog) {
+				deployed.done.Store(true)
+			}
+			<-stop.Done()
+			return nil
+		})
 	}
-	// Shutdown coordinator. Every stage is bounded by one deadline, shutdownTimeout plus
-	// stopSlack after the signal, whatever the engine or the clients do.
-	g.Go(func() error {
-		<-gctx.Done()
-		stopAt := time.Now().Add(cfg.Camunda.ShutdownTimeout + stopSlack)
-		log.Info("stopping", zap.Duration("within", cfg.Camunda.ShutdownTimeout+stopSlack))
-		base := context.WithoutCancel(ctx)
-		srvDone := make(chan error, 1)
-		go func() {
-			// Closes the listener at once; waits for requests in flight, which the waitroom's
-			// stop below answers (202) if they still wait.
-			sctx, cancel := context.WithDeadline(base, stopAt)
-			defer cancel()
-			srvDone <- srv.Shutdown(sctx)
-		}()
-		<-rtDone // within shutdownTimeout + about a second (topics.Runtime.Run)
-		rctx, cancel := context.WithDeadline(base, stopAt.Add(-roomStopReserve))
-		defer cancel()
-		if err := room.Stop(rctx); err != nil {
-			log.Warn("waitroom stop", logging.Err(err))
-		}
-		if err := <-srvDone; err != nil {
-			log.Warn("HTTP requests still running at the shutdown deadline; closing their connections", logging.Err(err))
+	g.add(ctx, "shared-topics check", false, func(stop context.Context) error {
+		rt.WarnSharedTopics(stop)
+		<-stop.Done()
+		return nil
+	})
+	if job != nil {
+		g.add(ctx, "retention", false, job.Run)
+	}
+	// 4. The runtime (waits): no new poll; running handlers finish within
+	// camunda.shutdownTimeout, then are cancelled and their tasks unlocked; its last engine
+	// calls take at most about a second more (topics.Runtime.Run). Their completions still
+	// wake local waiters, since the waitroom stops after it.
+	g.add(ctx, "runtime", true, rt.Run)
+	// 5. Failover, after the runtime: this replica beats while its handlers drain. Its last
+	// act, deleting its heartbeat (within a second), overlaps the stages below.
+	if fo != nil {
+		g.add(ctx, "failover", false, fo.Run)
+	}
+	// 6. The waitroom (waits): clears this instance's PENDING rows if waitroom.clearOnShutdown,
+	// then wakes the remaining waits, whose HTTP requests answer 202 with the result's
+	// location; within roomStopTimeout.
+	g.add(ctx, "waitroom", true, room.Run)
+	// 7. The HTTP requests (waits): the answers of 6 are written; at the deadline the
+	// connections still open are closed.
+	g.add(ctx, "http requests", true, func(stop context.Context) error {
+		<-stop.Done()
+		if err := <-shutdown; err != nil {
+			httpLog.Warn("HTTP requests still running at the shutdown deadline; closing their connections", logging.Err(err))
 			_ = srv.Close()
 		}
 		return nil
 	})
-	return g.Wait()
+	// 8. The store closes when Run returns (deferred above).
+	return g.run()
 }
 
 // deployGate is the start gate and /readyz check of the embedded models' deployment.
@@ -275,14 +291,15 @@ func (d *deployGate) check() error {
 	return errors.New("the embedded process models are not deployed to the engine yet (camunda.deployOnStart)")
 }
 
-// stopSlack is what the daemon's stop may take beyond camunda.shutdownTimeout: the runtime's
-// last unlocks and reports (about a second, see topics.Runtime.Run), then the waitroom's stop
-// and the answers of the HTTP waits it ends.
+// stopSlack is what the daemon's stop may take beyond camunda.shutdownTimeout, stage by stage
+// (see Run): the runtime's last unlocks and reports (about a second, see topics.Runtime.Run),
+// then the waitroom's stop (roomStopTimeout), then the answers of the HTTP waits it ends.
 const stopSlack = 1750 * time.Millisecond
 
-// roomStopReserve is kept, from the stop deadline, for the HTTP answers after the waitroom
-// stops.
-const roomStopReserve = 250 * time.Millisecond
+// roomStopTimeout bounds the waitroom's stop (waitroom.Options.StopTimeout): its database work
+// is one UPDATE of this replica's PENDING rows and one read of the awaited ones, and it must
+// leave time within stopSlack for the HTTP answers after it.
+const roomStopTimeout = 500 * time.Millisecond
 
 // deployModels deploys the embedded BPMN models, retrying with backoff while the engine is
 // unreachable (logged once per streak), until it succeeds (true) or ctx ends (false).

@@ -144,7 +144,7 @@ rows of the process_store table DONE or ERROR, so that front services waiting on
 id (through the waitroom Go package or the HTTP API) get the process's answer synchronously.
 
 Configuration: ./config.yaml (or --config), then environment variables: WAITROOM_<KEY> for every
-key (dots as underscores), and the seed service's DB_HOST, DB_PORT, DB_NAME, DB_USER,
+key (dots as underscores), and the Node.js service's DB_HOST, DB_PORT, DB_NAME, DB_USER,
 DB_PASSWORD, DB_DSN, SYNC_TIMEOUT_MS and PORT. 'worker config' prints the effective result.
 
 Exit codes: 0 success, 1 failure, 2 invalid configuration or command line.`,

@@ -151,9 +151,9 @@ func testMigrateUp(t *testing.T, driver, dsn string) {
 	require.Contains(t, string(out), "dirty:   false")
 }
 
-// seedDDL is the seed service's table as its script created it (no owner column), in each
+// nodeServiceDDL is the Node.js service's table as its script created it (no owner column), in each
 // test dialect.
-var seedDDL = map[string]string{
+var nodeServiceDDL = map[string]string{
 	"sqlite": `CREATE TABLE process_store (correlation_id VARCHAR(64) NOT NULL PRIMARY KEY, status VARCHAR(16) NOT NULL,
 		payload_json TEXT NULL, error_json TEXT NULL, started_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
 		CREATE INDEX IX_ProcessStore_Status ON process_store(status);
@@ -164,18 +164,18 @@ var seedDDL = map[string]string{
 		CREATE INDEX IX_ProcessStore_UpdatedAt ON process_store(updated_at);`,
 }
 
-func testAdoptsSeedTable(t *testing.T, driver, dsn string) {
+func testAdoptsNodeServiceTable(t *testing.T, driver, dsn string) {
 	ctx := context.Background()
 	db, err := stores.OpenDB(ctx, driver, dsn)
 	require.NoError(t, err)
 	defer db.Close()
-	for _, stmt := range strings.Split(seedDDL[driver], ";") {
+	for _, stmt := range strings.Split(nodeServiceDDL[driver], ";") {
 		if strings.TrimSpace(stmt) != "" {
 			_, err := db.ExecContext(ctx, stmt)
 			require.NoError(t, err)
 		}
 	}
-	_, err = db.ExecContext(ctx, `INSERT INTO process_store (correlation_id, status) VALUES ('seed-row', 'PENDING')`)
+	_, err = db.ExecContext(ctx, `INSERT INTO process_store (correlation_id, status) VALUES ('node-row', 'PENDING')`)
 	require.NoError(t, err)
 
 	out, err := workerProcess(t, []string{"WAITROOM_STORE_DRIVER=" + driver, "WAITROOM_STORE_DSN=" + dsn}, "migrate", "up").CombinedOutput()
@@ -184,20 +184,20 @@ func testAdoptsSeedTable(t *testing.T, driver, dsn string) {
 	require.NoError(t, err)
 	require.Empty(t, st.Pending)
 	var owner sql.NullString
-	require.NoError(t, db.QueryRowContext(ctx, `SELECT owner FROM process_store WHERE correlation_id = 'seed-row'`).Scan(&owner))
-	require.False(t, owner.Valid, "the seed's row is kept, with the new owner column NULL")
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT owner FROM process_store WHERE correlation_id = 'node-row'`).Scan(&owner))
+	require.False(t, owner.Valid, "the Node.js service's row is kept, with the new owner column NULL")
 }
 
 func TestMigrateUpSQLite(t *testing.T) {
 	dir := t.TempDir()
 	testMigrateUp(t, "sqlite", "file:"+filepath.Join(dir, "a.db"))
-	testAdoptsSeedTable(t, "sqlite", "file:"+filepath.Join(dir, "seed.db"))
+	testAdoptsNodeServiceTable(t, "sqlite", "file:"+filepath.Join(dir, "node.db"))
 }
 
 func TestMigrateUpPostgres(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	testMigrateUp(t, "postgres", pgtest.Schema(t, dsn, "appmig"))
-	testAdoptsSeedTable(t, "postgres", pgtest.Schema(t, dsn, "appseed"))
+	testAdoptsNodeServiceTable(t, "postgres", pgtest.Schema(t, dsn, "appnode"))
 }
 
 func TestMigrateReportsUnreachableDatabaseWithoutSecrets(t *testing.T) {

@@ -2,12 +2,14 @@
 // consecutive database failures it stops sending statements for a while and fails calls at
 // once with ErrOpen, so a database that is down is not hammered by every poll, handler and
 // request; /readyz reports the open circuit. Caller mistakes (bad ids or bodies, not found,
-// the caller's own cancellation) never count as failures.
+// an id conflict, the caller's own cancellation) never count as failures.
+//
+// The breaker is a repo.Interceptor: repo.Wrap(store, b.Intercept) puts it around every
+// store call.
 package breaker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -32,9 +34,9 @@ type Settings struct {
 	OpenFor time.Duration
 }
 
-// Store is a repo.Store behind a circuit breaker.
-type Store struct {
-	s   repo.Store
+// Breaker is the store's circuit breaker. Create it with New and wrap the store with its
+// Intercept (repo.Wrap).
+type Breaker struct {
 	cb  *gobreaker.CircuitBreaker[struct{}]
 	log *zap.Logger
 
@@ -82,11 +84,11 @@ type Stats struct {
 	Rejected uint64
 }
 
-var _ repo.Store = (*Store)(nil)
+var _ repo.Interceptor = (*Breaker)(nil).Intercept
 
-// New wraps s.
-func New(s repo.Store, set Settings, log *zap.Logger) *Store {
-	b := &Store{s: s, log: log}
+// New returns a closed breaker.
+func New(set Settings, log *zap.Logger) *Breaker {
+	b := &Breaker{log: log}
 	b.cb = gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "process_store",
 		MaxRequests: 1,
@@ -123,14 +125,15 @@ func callerError(err error) bool {
 		errors.Is(err, repo.ErrNotFound) || errors.Is(err, repo.ErrIDConflict) || errors.Is(err, context.Canceled)
 }
 
-// Check is the /readyz check: a ping of the database through the breaker. While the circuit
-// is closed the ping tests the database; while it is open Check fails at once, naming the
-// last failure; once OpenFor has passed, the ping is the half-open trial call, so /readyz
-// alone closes the circuit when the database is back. (Reporting "not ready" in half-open
-// without making the trial would keep a replica that gets no traffic but /readyz out of
-// service for good: nothing else would ever make the call that closes the circuit.)
-func (b *Store) Check(ctx context.Context) error {
-	err := b.Ping(ctx)
+// Check is the /readyz check of store, a store wrapped with b.Intercept: a ping of the
+// database through the breaker. While the circuit is closed the ping tests the database;
+// while it is open Check fails at once, naming the last failure; once OpenFor has passed, the
+// ping is the half-open trial call, so /readyz alone closes the circuit when the database is
+// back. (Reporting "not ready" in half-open without making the trial would keep a replica
+// that gets no traffic but /readyz out of service for good: nothing else would ever make the
+// call that closes the circuit.)
+func (b *Breaker) Check(ctx context.Context, store repo.Store) error {
+	err := store.Ping(ctx)
 	if !errors.Is(err, ErrOpen) {
 		return err
 	}
@@ -141,7 +144,7 @@ func (b *Store) Check(ctx context.Context) error {
 
 // Stats returns the circuit's state and counters. Like every call, reading the state moves an
 // open circuit whose OpenFor has passed to half-open.
-func (b *Store) Stats() Stats {
+func (b *Breaker) Stats() Stats {
 	st := Closed
 	switch b.cb.State() {
 	case gobreaker.StateHalfOpen:
@@ -152,9 +155,11 @@ func (b *Store) Stats() Stats {
 	return Stats{State: st, Opens: b.opens.Load(), Rejected: b.rejected.Load()}
 }
 
-func (b *Store) do(f func() error) error {
+// Intercept is the breaker as a repo.Interceptor: it runs call through the circuit, or
+// refuses it with ErrOpen (then nothing reaches the database).
+func (b *Breaker) Intercept(ctx context.Context, _ string, call func(context.Context) error) error {
 	_, err := b.cb.Execute(func() (struct{}, error) {
-		err := f()
+		err := call(ctx)
 		if err != nil && !callerError(err) {
 			b.mu.Lock()
 			b.lastErr = err
@@ -168,67 +173,3 @@ func (b *Store) do(f func() error) error {
 	}
 	return err
 }
-
-func (b *Store) Create(ctx context.Context, id string) (r repo.Record, err error) {
-	err = b.do(func() (e error) { r, e = b.s.Create(ctx, id); return })
-	return
-}
-
-func (b *Store) Complete(ctx context.Context, id string, payload json.RawMessage) (o repo.Outcome, err error) {
-	err = b.do(func() (e error) { o, e = b.s.Complete(ctx, id, payload); return })
-	return
-}
-
-func (b *Store) Fail(ctx context.Context, id string, errBody json.RawMessage) (o repo.Outcome, err error) {
-	err = b.do(func() (e error) { o, e = b.s.Fail(ctx, id, errBody); return })
-	return
-}
-
-func (b *Store) InsertFinished(ctx context.Context, id string, status repo.Status, body json.RawMessage) (ok bool, err error) {
-	err = b.do(func() (e error) { ok, e = b.s.InsertFinished(ctx, id, status, body); return })
-	return
-}
-
-func (b *Store) Find(ctx context.Context, id string) (r repo.Record, err error) {
-	err = b.do(func() (e error) { r, e = b.s.Find(ctx, id); return })
-	return
-}
-
-func (b *Store) Statuses(ctx context.Context, ids []string) (rs []repo.Record, err error) {
-	err = b.do(func() (e error) { rs, e = b.s.Statuses(ctx, ids); return })
-	return
-}
-
-func (b *Store) List(ctx context.Context, opts repo.ListOptions) (rs []repo.Record, next string, err error) {
-	err = b.do(func() (e error) { rs, next, e = b.s.List(ctx, opts); return })
-	return
-}
-
-func (b *Store) Delete(ctx context.Context, id string) (ok bool, err error) {
-	err = b.do(func() (e error) { ok, e = b.s.Delete(ctx, id); return })
-	return
-}
-
-func (b *Store) PendingCount(ctx context.Context) (n int64, err error) {
-	err = b.do(func() (e error) { n, e = b.s.PendingCount(ctx); return })
-	return
-}
-
-func (b *Store) ClearOwned(ctx context.Context, errBody json.RawMessage) (n int64, err error) {
-	err = b.do(func() (e error) { n, e = b.s.ClearOwned(ctx, errBody); return })
-	return
-}
-
-func (b *Store) DeleteFinishedBefore(ctx context.Context, cutoff time.Time, batch int) (n int64, err error) {
-	err = b.do(func() (e error) { n, e = b.s.DeleteFinishedBefore(ctx, cutoff, batch); return })
-	return
-}
-
-func (b *Store) ExpirePendingBefore(ctx context.Context, cutoff time.Time, batch int, errBody json.RawMessage) (n int64, err error) {
-	err = b.do(func() (e error) { n, e = b.s.ExpirePendingBefore(ctx, cutoff, batch, errBody); return })
-	return
-}
-
-func (b *Store) Ping(ctx context.Context) error { return b.do(func() error { return b.s.Ping(ctx) }) }
-
-func (b *Store) Close() error { return b.s.Close() }

@@ -16,6 +16,12 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/repo/stores"
 )
 
+// wrap returns a breaker with set and store behind it (repo.Wrap), as the daemon builds them.
+func wrap(store repo.Store, set Settings) (*Breaker, repo.Store) {
+	b := New(set, zap.NewNop())
+	return b, repo.Wrap(store, b.Intercept)
+}
+
 // flaky is a real SQLite store whose Find fails while down is set, as a dead database would,
 // and which counts the calls that reach it.
 type flaky struct {
@@ -55,33 +61,33 @@ func newFlaky(t *testing.T) *flaky {
 func TestBreakerOpensStopsCallsAndRecovers(t *testing.T) {
 	ctx := context.Background()
 	f := newFlaky(t)
-	b := New(f, Settings{Failures: 3, OpenFor: 200 * time.Millisecond}, zap.NewNop())
-	_, err := b.Create(ctx, "row-1")
+	b, s := wrap(f, Settings{Failures: 3, OpenFor: 200 * time.Millisecond})
+	_, err := s.Create(ctx, "row-1")
 	require.NoError(t, err)
 
 	// Caller mistakes and missing rows never trip the circuit.
 	for i := 0; i < 10; i++ {
-		_, err := b.Find(ctx, "bad id!")
+		_, err := s.Find(ctx, "bad id!")
 		require.ErrorIs(t, err, repo.ErrInvalidID)
-		_, err = b.Find(ctx, "no-such-row")
+		_, err = s.Find(ctx, "no-such-row")
 		require.ErrorIs(t, err, repo.ErrNotFound)
 	}
-	require.NoError(t, b.Check(ctx))
+	require.NoError(t, b.Check(ctx, s))
 	require.Equal(t, Stats{State: Closed}, b.Stats(), "caller mistakes neither open the circuit nor count as refusals")
 
 	f.down.Store(true)
 	f.calls.Store(0)
 	for i := 0; i < 3; i++ {
-		_, err := b.Find(ctx, "row-1")
+		_, err := s.Find(ctx, "row-1")
 		require.ErrorIs(t, err, errDown)
 	}
 	for i := 0; i < 20; i++ {
-		_, err := b.Find(ctx, "row-1")
+		_, err := s.Find(ctx, "row-1")
 		require.ErrorIs(t, err, ErrOpen)
 	}
 	require.EqualValues(t, 3, f.calls.Load(), "an open circuit must not send calls to the database")
-	require.ErrorContains(t, b.Check(ctx), "open")
-	require.ErrorContains(t, b.Check(ctx), "connection refused")
+	require.ErrorContains(t, b.Check(ctx, s), "open")
+	require.ErrorContains(t, b.Check(ctx, s), "connection refused")
 	// The two checks ping through the open circuit, so they are refused too.
 	require.Equal(t, Stats{State: Open, Opens: 1, Rejected: 22}, b.Stats())
 
@@ -89,7 +95,7 @@ func TestBreakerOpensStopsCallsAndRecovers(t *testing.T) {
 	f.down.Store(false)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, err := b.Find(ctx, "row-1")
+		_, err := s.Find(ctx, "row-1")
 		if err == nil {
 			break
 		}
@@ -97,7 +103,7 @@ func TestBreakerOpensStopsCallsAndRecovers(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "circuit did not close after the database came back")
 		<-time.After(20 * time.Millisecond)
 	}
-	require.NoError(t, b.Check(ctx))
+	require.NoError(t, b.Check(ctx, s))
 	st := b.Stats()
 	require.Equal(t, Closed, st.State)
 	require.EqualValues(t, 1, st.Opens, "the trial call succeeded: the circuit did not open again")
@@ -109,35 +115,35 @@ func TestBreakerOpensStopsCallsAndRecovers(t *testing.T) {
 func TestStatsFollowTheCircuit(t *testing.T) {
 	ctx := context.Background()
 	f := newFlaky(t)
-	b := New(f, Settings{Failures: 2, OpenFor: 100 * time.Millisecond}, zap.NewNop())
-	_, err := b.Create(ctx, "row-1")
+	b, s := wrap(f, Settings{Failures: 2, OpenFor: 100 * time.Millisecond})
+	_, err := s.Create(ctx, "row-1")
 	require.NoError(t, err)
 	f.down.Store(true)
 	for range 2 {
-		_, err := b.Find(ctx, "row-1")
+		_, err := s.Find(ctx, "row-1")
 		require.ErrorIs(t, err, errDown)
 	}
 	require.Equal(t, Stats{State: Open, Opens: 1}, b.Stats())
-	_, err = b.Find(ctx, "row-1")
+	_, err = s.Find(ctx, "row-1")
 	require.ErrorIs(t, err, ErrOpen)
 	require.EqualValues(t, 1, b.Stats().Rejected)
 
 	// After OpenFor the state reads half-open, before any call.
 	waitState(t, b, HalfOpen)
 	// The trial call fails: open again, a second opening.
-	_, err = b.Find(ctx, "row-1")
+	_, err = s.Find(ctx, "row-1")
 	require.ErrorIs(t, err, errDown)
 	require.Equal(t, Stats{State: Open, Opens: 2, Rejected: 1}, b.Stats())
 
 	f.down.Store(false)
 	waitState(t, b, HalfOpen)
-	_, err = b.Find(ctx, "row-1")
+	_, err = s.Find(ctx, "row-1")
 	require.NoError(t, err)
 	require.Equal(t, Stats{State: Closed, Opens: 2, Rejected: 1}, b.Stats())
 	require.Equal(t, "half-open", HalfOpen.String())
 }
 
-func waitState(t *testing.T, b *Store, want State) {
+func waitState(t *testing.T, b *Breaker, want State) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for b.Stats().State != want {
@@ -164,13 +170,13 @@ func (c *conflicting) Ping(context.Context) error { return nil }
 // TestIDConflictDoesNotTrip: an id conflict is the caller's problem, not the database's.
 func TestIDConflictDoesNotTrip(t *testing.T) {
 	c := &conflicting{}
-	b := New(c, Settings{Failures: 2, OpenFor: time.Hour}, zap.NewNop())
+	b, s := wrap(c, Settings{Failures: 2, OpenFor: time.Hour})
 	for i := 0; i < 10; i++ {
-		_, err := b.Create(context.Background(), "ABC")
+		_, err := s.Create(context.Background(), "ABC")
 		require.ErrorIs(t, err, repo.ErrIDConflict)
 	}
 	require.EqualValues(t, 10, c.calls.Load())
-	require.NoError(t, b.Check(context.Background()))
+	require.NoError(t, b.Check(context.Background(), s))
 }
 
 // TestReadinessAloneClosesTheCircuit: a replica taken out of traffic gets no store calls but
@@ -180,31 +186,31 @@ func TestReadinessAloneClosesTheCircuit(t *testing.T) {
 	ctx := context.Background()
 	f := newFlaky(t)
 	const openFor = 300 * time.Millisecond
-	b := New(f, Settings{Failures: 2, OpenFor: openFor}, zap.NewNop())
+	b, s := wrap(f, Settings{Failures: 2, OpenFor: openFor})
 
 	f.down.Store(true)
 	for i := 0; i < 2; i++ {
-		require.ErrorIs(t, b.Check(ctx), errDown)
+		require.ErrorIs(t, b.Check(ctx, s), errDown)
 	}
-	err := b.Check(ctx)
+	err := b.Check(ctx, s)
 	require.ErrorContains(t, err, "circuit open")
 	require.ErrorContains(t, err, "connection refused")
 
 	// Still down when the first trial comes: the trial fails and the circuit opens again.
 	poll(t, 5*time.Second, func() bool {
-		err := b.Check(ctx)
+		err := b.Check(ctx, s)
 		return err != nil && !errors.Is(err, ErrOpen) && errors.Is(err, errDown)
 	}, "a half-open trial reaches the database")
-	require.ErrorContains(t, b.Check(ctx), "circuit open")
+	require.ErrorContains(t, b.Check(ctx, s), "circuit open")
 
 	// The database recovers; only readiness checks run, one every 50ms.
 	f.down.Store(false)
 	recovered := time.Now()
-	poll(t, 5*time.Second, func() bool { return b.Check(ctx) == nil }, "ready again after the database recovered")
+	poll(t, 5*time.Second, func() bool { return b.Check(ctx, s) == nil }, "ready again after the database recovered")
 	took := time.Since(recovered)
 	t.Logf("ready %s after the database recovered (breakerOpenFor %s)", took.Round(time.Millisecond), openFor)
 	require.Less(t, took, openFor+time.Second, "within breakerOpenFor plus one check (with scheduling slack)")
-	_, err = b.Find(ctx, "no-such-row")
+	_, err = s.Find(ctx, "no-such-row")
 	require.ErrorIs(t, err, repo.ErrNotFound, "the circuit is closed: calls reach the database")
 }
 

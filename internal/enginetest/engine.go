@@ -479,7 +479,7 @@ func (e *Engine) LogTail(n int) string {
 func findJar(kind string) (jar string, jvmExtra []string, err error) {
 	if j := os.Getenv(EnvJar); j != "" {
 		if _, err := os.Stat(j); err != nil {
-			return "", nil, fmt.Errorf("%w (%s=%s: %v)", ErrJarMissing, EnvJar, j, err)
+			return "", nil, fmt.Errorf("%w (%s=%s: %w)", ErrJarMissing, EnvJar, j, err)
 		}
 		return j, nil, nil
 	}

@@ -183,7 +183,7 @@ func TestFailureWithoutRetriesCreatesIncident(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, locked, 1)
 
-	// retries omitted = 0: the engine creates an incident (see shared CAMUNDA.md).
+	// retries omitted = 0: the engine creates an incident.
 	err = e.Do(ctx, http.MethodPost, "/external-task/"+locked[0].ID+"/failure", map[string]any{
 		"workerId":     "enginetest-worker",
 		"errorMessage": "boom",

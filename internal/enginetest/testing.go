@@ -11,11 +11,14 @@ import (
 // StartT starts an engine for a test (see Start) and stops it when the test ends, logging
 // the tail of the engine's log if the test failed.
 //
-// It skips the test when the jar is not built and CI is not "true" (with CI=true a missing
-// jar fails the test), and when opts need an engine of our own but WAITROOM_TEST_CAMUNDA_URL
-// points at an external one.
+// It skips the test with -short (go test -short, make test-unit: no engine), when the jar is
+// not built and CI is not "true" (with CI=true a missing jar fails the test), and when opts
+// need an engine of our own but WAITROOM_TEST_CAMUNDA_URL points at an external one.
 func StartT(t testing.TB, opts Options) *Engine {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no engine")
+	}
 	timeout := opts.StartTimeout
 	if timeout <= 0 {
 		timeout = DefaultStartTimeout

@@ -39,46 +39,151 @@ type Waitroom interface {
 // Check is one readiness check; nil means ready.
 type Check func(ctx context.Context) error
 
-// Config is the API's configuration and collaborators.
+// Defaults of Config, exported so that the daemon's configuration can be tested against them.
+const (
+	// CorrelationVariableDefault is Config.CorrelationVariable when unset.
+	CorrelationVariableDefault = "correlationId"
+	// MaxBodyBytesDefault is Config.MaxBodyBytes when unset: 1 MiB.
+	MaxBodyBytesDefault = 1 << 20
+	// ReadyTimeoutDefault is Config.ReadyTimeout when unset.
+	ReadyTimeoutDefault = 3 * time.Second
+	// StartTimeoutDefault is Config.StartTimeout when unset.
+	StartTimeoutDefault = 5 * time.Second
+	// WaitTimeoutDefault is Config.WaitTimeout when unset: the waitroom's own default wait.
+	WaitTimeoutDefault = waitroom.TimeoutDefault
+)
+
+// Config is the API's configuration and collaborators. It belongs to this package: the
+// daemon maps its http.* and waitroom.* keys onto it. Zero fields take their defaults
+// (WithDefaults); Starter, Store and Waitroom are required.
 type Config struct {
-	Waitroom Waitroom
-	Store    StartStore
-	Starter  Starter
-	// Startable is the allow-list of process keys POST /process/{key}/start may start
-	// (http.startableProcesses, defaulting to the embedded models); other keys answer 404.
-	Startable []string
-	// StartLease is the start claim's lease (http.startLease); 0 means three StartTimeouts.
-	StartLease time.Duration
-	// StartTimeout bounds one start call (http.startTimeout); the Starter applies it, the
-	// flow uses it to bound what surrounds the call.
-	StartTimeout time.Duration
-	// StartGate, when set, is asked before each start; an error answers 503 and starts
-	// nothing (e.g. the embedded models are not deployed yet).
-	StartGate func() error
-	// WaitTimeout is the wait of POST /process/{key}/start (waitroom.timeout).
-	WaitTimeout time.Duration
-	// MaxResultWait caps GET /process/{id}/result?wait=.
-	MaxResultWait time.Duration
-	// CorrelationVariable is the process variable that carries the correlation id.
-	CorrelationVariable string
-	// AuthToken, when set, is required as a bearer token on the /process routes.
+	// AuthToken, when set, is required as a bearer token on the /process routes (and on
+	// /metrics with MetricsAuth). Defaults to "": no authentication.
 	AuthToken string
-	// MetricsAuth requires AuthToken on /metrics too.
-	MetricsAuth bool
-	// MaxBodyBytes limits request bodies.
+
+	// CorrelationVariable is the process variable that carries the correlation id into the
+	// engine. Defaults to CorrelationVariableDefault ("correlationId").
+	CorrelationVariable string
+
+	// Gatherer serves /metrics. Defaults to nil: no /metrics route.
+	Gatherer prometheus.Gatherer
+
+	// Log receives the API's logs. Defaults to a logger that discards them.
+	Log *zap.Logger
+
+	// MaxBodyBytes limits request bodies; a larger one answers 413. Defaults to
+	// MaxBodyBytesDefault (1 MiB).
 	MaxBodyBytes int64
+
+	// MaxResultWait caps GET /process/{id}/result?wait=. Defaults to WaitTimeout.
+	MaxResultWait time.Duration
+
+	// MetricsAuth requires AuthToken on /metrics too; it needs AuthToken. Defaults to false:
+	// scrapers usually reach /metrics inside the cluster.
+	MetricsAuth bool
+
 	// Ready are the /readyz checks by name. They run in parallel, each within ReadyTimeout.
+	// Defaults to none: /readyz answers ready.
 	Ready map[string]Check
-	// ReadyTimeout bounds each readiness check; 0 means 3 s.
+
+	// ReadyTimeout bounds each readiness check. Defaults to ReadyTimeoutDefault (3 s).
 	ReadyTimeout time.Duration
+
 	// Redact, when set, is applied to every readiness message before it is served: /readyz is
-	// open to anyone who reaches the port, and a check's error may quote a URL.
+	// open to anyone who reaches the port, and a check's error may quote a URL. Defaults to
+	// nil: messages are served as they are.
 	Redact func(string) string
-	// Registerer and Gatherer for /metrics; nil means the API counts nothing and serves no
-	// /metrics.
+
+	// Registerer receives the API's metrics. Defaults to nil: the API counts nothing.
 	Registerer prometheus.Registerer
-	Gatherer   prometheus.Gatherer
-	Log        *zap.Logger
+
+	// Startable is the allow-list of process keys POST /process/{key}/start may start;
+	// other keys answer 404 and write nothing. Defaults to none.
+	Startable []string
+
+	// StartGate, when set, is asked before each start; an error answers 503 and starts
+	// nothing (e.g. the embedded models are not deployed yet). Defaults to nil: always open.
+	StartGate func() error
+
+	// Starter starts processes in the engine and finds their instances. Required.
+	Starter Starter
+
+	// StartLease is the start claim's lease: how long the replica that registered a start
+	// holds it before another may take it over. It must be at least twice StartTimeout.
+	// Defaults to three StartTimeouts.
+	StartLease time.Duration
+
+	// StartTimeout bounds one start call (the Starter applies it; the flow uses it to bound
+	// what surrounds the call). Defaults to StartTimeoutDefault (5 s).
+	StartTimeout time.Duration
+
+	// Store is the start protocol's store (the process_store rows and their claims).
+	// Required.
+	Store StartStore
+
+	// WaitTimeout is the wait of POST /process/{key}/start before it answers 202. Defaults to
+	// WaitTimeoutDefault (25 s).
+	WaitTimeout time.Duration
+
+	// Waitroom waits for rows and finishes them. Required.
+	Waitroom Waitroom
+}
+
+// WithDefaults returns a copy of c with every unset (zero) field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.CorrelationVariable == "" {
+		c.CorrelationVariable = CorrelationVariableDefault
+	}
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = MaxBodyBytesDefault
+	}
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = ReadyTimeoutDefault
+	}
+	if c.StartTimeout == 0 {
+		c.StartTimeout = StartTimeoutDefault
+	}
+	if c.StartLease == 0 {
+		c.StartLease = 3 * c.StartTimeout
+	}
+	if c.WaitTimeout == 0 {
+		c.WaitTimeout = WaitTimeoutDefault
+	}
+	if c.MaxResultWait == 0 && c.WaitTimeout > 0 { // a negative WaitTimeout is validate's to name
+		c.MaxResultWait = c.WaitTimeout
+	}
+	return c
+}
+
+// validate reports the first field that cannot work, naming it. It expects WithDefaults to
+// have run: what is left at or below zero was set so.
+func (c Config) validate() error {
+	switch {
+	case c.Starter == nil:
+		return errors.New("httpapi: Config.Starter is required")
+	case c.Store == nil:
+		return errors.New("httpapi: Config.Store is required")
+	case c.Waitroom == nil:
+		return errors.New("httpapi: Config.Waitroom is required")
+	case c.MaxBodyBytes < 0:
+		return fmt.Errorf("httpapi: Config.MaxBodyBytes is %d: must be positive (0 means %d)", c.MaxBodyBytes, MaxBodyBytesDefault)
+	case c.MetricsAuth && c.AuthToken == "":
+		return errors.New("httpapi: Config.MetricsAuth needs Config.AuthToken")
+	case c.StartLease < 2*c.StartTimeout:
+		return fmt.Errorf("httpapi: Config.StartLease %s must be at least twice Config.StartTimeout %s", c.StartLease, c.StartTimeout)
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"MaxResultWait", c.MaxResultWait}, {"ReadyTimeout", c.ReadyTimeout}, {"StartTimeout", c.StartTimeout}, {"WaitTimeout", c.WaitTimeout}} {
+		if f.d < 0 {
+			return fmt.Errorf("httpapi: Config.%s is %s: must be positive (0 means its default)", f.name, f.d)
+		}
+	}
+	return nil
 }
 
 // Server serves the API.
@@ -113,37 +218,12 @@ var keyPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
 // ParseDuration only overflow to fail on, which a wait capped anyway does not need to refuse.
 var waitPattern = regexp.MustCompile(`^(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`)
 
-// New builds the server and its routes.
+// New builds the server and its routes. It fails, naming the field, when a field of cfg
+// cannot work.
 func New(cfg Config) (*Server, error) {
-	if cfg.Waitroom == nil || cfg.Store == nil || cfg.Starter == nil {
-		return nil, errors.New("httpapi: Waitroom, Store and Starter are required")
-	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
-	}
-	if cfg.MaxResultWait <= 0 {
-		cfg.MaxResultWait = cfg.WaitTimeout
-	}
-	if cfg.CorrelationVariable == "" {
-		cfg.CorrelationVariable = "correlationId"
-	}
-	if cfg.Log == nil {
-		cfg.Log = zap.NewNop()
-	}
-	if cfg.ReadyTimeout <= 0 {
-		cfg.ReadyTimeout = 3 * time.Second
-	}
-	if cfg.MetricsAuth && cfg.AuthToken == "" {
-		return nil, errors.New("httpapi: MetricsAuth needs AuthToken")
-	}
-	if cfg.StartTimeout <= 0 {
-		cfg.StartTimeout = 5 * time.Second
-	}
-	if cfg.StartLease == 0 {
-		cfg.StartLease = 3 * cfg.StartTimeout
-	}
-	if cfg.StartLease < 2*cfg.StartTimeout {
-		return nil, fmt.Errorf("httpapi: StartLease %s must be at least twice StartTimeout %s", cfg.StartLease, cfg.StartTimeout)
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), methods: map[string][]string{}, startable: map[string]bool{}}
 	for _, k := range cfg.Startable {
@@ -201,33 +281,22 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// route registers a handler and counts its requests under the route pattern.
+// route registers a handler and counts its requests under the route pattern, with
+// promhttp's middleware: the route is curried into the request counter and the duration
+// histogram, promhttp adds the status code. By code for the duration too: a start that
+// answers 202 took the whole wait, one that answers 200 took the process's time; one
+// distribution of both would say neither.
 func (s *Server) route(pattern string, h http.HandlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
 	s.methods[path] = append(s.methods[path], method)
 	s.routes = append(s.routes, pattern)
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-		h(rec, r)
-		if s.reqs != nil {
-			code := fmt.Sprint(rec.code)
-			s.reqs.WithLabelValues(pattern, code).Inc()
-			// By code too: a start that answers 202 took the whole wait, one that answers 200
-			// took the process's time; one distribution of both would say neither.
-			s.latency.WithLabelValues(pattern, code).Observe(time.Since(start).Seconds())
-		}
-	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	r.code = code
-	r.ResponseWriter.WriteHeader(code)
+	var handler http.Handler = h
+	if s.reqs != nil {
+		route := prometheus.Labels{"route": pattern}
+		handler = promhttp.InstrumentHandlerDuration(s.latency.MustCurryWith(route),
+			promhttp.InstrumentHandlerCounter(s.reqs.MustCurryWith(route), handler))
+	}
+	s.mux.Handle(pattern, handler)
 }
 
 func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {

@@ -171,18 +171,18 @@ func (s *EngineStarter) post(ctx context.Context, path string, in, out any) (int
 	resp, err := s.Client.Do(req)
 	if err != nil {
 		if notSent(err) {
-			return 0, msg, fmt.Errorf("%w: %v", ErrStartNotSent, err)
+			return 0, msg, fmt.Errorf("%w: %w", ErrStartNotSent, err)
 		}
-		return 0, msg, fmt.Errorf("%w: %v", ErrEngineUnavailable, err)
+		return 0, msg, fmt.Errorf("%w: %w", ErrEngineUnavailable, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return 0, msg, fmt.Errorf("%w: read the answer: %v", ErrEngineUnavailable, err)
+		return 0, msg, fmt.Errorf("%w: read the answer: %w", ErrEngineUnavailable, err)
 	}
 	if resp.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(raw, out); err != nil {
-			return 0, msg, fmt.Errorf("%w: answer of POST %s is not the expected JSON: %v", ErrEngineUnavailable, path, err)
+			return 0, msg, fmt.Errorf("%w: answer of POST %s is not the expected JSON: %w", ErrEngineUnavailable, path, err)
 		}
 		return resp.StatusCode, msg, nil
 	}

@@ -10,7 +10,8 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// Field keys shared by every component (snake_case, see STYLE.md).
+// Field keys shared by every component: fixed snake_case names, so that logs of every
+// component can be queried by the same keys.
 const (
 	KeyComponent         = "component"
 	KeyTopic             = "topic"

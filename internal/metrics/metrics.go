@@ -1,11 +1,10 @@
 // Package metrics is the daemon's Prometheus instrumentation: it implements the metrics hooks
-// of the topics runtime and the waitroom, and counts store calls, on one registry that
-// /metrics serves.
+// of the topics runtime and the waitroom, and counts store calls (a repo.Interceptor), on one
+// registry that /metrics serves.
 package metrics
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,25 +79,11 @@ func New() *Metrics {
 	return m
 }
 
-// The store operations countingStore reports, as its op label.
-const (
-	opCreate               = "create"
-	opComplete             = "complete"
-	opFail                 = "fail"
-	opInsertFinished       = "insert_finished"
-	opFind                 = "find"
-	opStatuses             = "statuses"
-	opDelete               = "delete"
-	opPendingCount         = "pending_count"
-	opClearOwned           = "clear_owned"
-	opDeleteFinishedBefore = "delete_finished_before"
-	opExpirePendingBefore  = "expire_pending_before"
-	opList                 = "list"
-	opPing                 = "ping"
-)
-
-var storeOps = []string{opCreate, opComplete, opFail, opInsertFinished, opFind, opStatuses, opDelete,
-	opPendingCount, opClearOwned, opDeleteFinishedBefore, opExpirePendingBefore, opList, opPing}
+// storeOps are the store operations whose series InitSeries creates: the op label values
+// of InterceptStore (repo.Wrap's operation names) of the waitroom's and the API's calls.
+var storeOps = []string{repo.OpCreate, repo.OpComplete, repo.OpFail, repo.OpInsertFinished, repo.OpFind,
+	repo.OpStatuses, repo.OpDelete, repo.OpPendingCount, repo.OpClearOwned, repo.OpDeleteFinishedBefore,
+	repo.OpExpirePendingBefore, repo.OpList, repo.OpPing}
 
 // reportOps are the op values of topics.Metrics.ReportError.
 var reportOps = []string{"complete", "failure", "bpmnError", "unlock"}
@@ -195,111 +180,17 @@ func (m *Metrics) ObserveWake(src waitroom.WakeSource, lag time.Duration) {
 	m.wake.WithLabelValues(string(src)).Observe(lag.Seconds())
 }
 
-// Store wraps a repo.Store and counts every call, its errors and its time, by operation.
-func (m *Metrics) Store(s repo.Store) repo.Store { return &countingStore{s: s, m: m} }
-
-type countingStore struct {
-	s repo.Store
-	m *Metrics
-}
-
-func (c *countingStore) observe(op string, start time.Time, err error) {
-	c.m.storeCalls.WithLabelValues(op).Inc()
-	c.m.storeDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
+// InterceptStore counts a store call, its error and its time, by operation (the op label:
+// repo.Wrap's operation names). It is a repo.Interceptor: the daemon wraps its store with
+// repo.Wrap(store, breaker, m.InterceptStore), so calls the breaker refuses are not counted
+// here (camunda_waitroom_store_breaker_rejected_total counts them).
+func (m *Metrics) InterceptStore(ctx context.Context, op string, call func(context.Context) error) error {
+	start := time.Now()
+	err := call(ctx)
+	m.storeCalls.WithLabelValues(op).Inc()
+	m.storeDuration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	if err != nil {
-		c.m.storeErrors.WithLabelValues(op).Inc()
+		m.storeErrors.WithLabelValues(op).Inc()
 	}
-}
-
-func (c *countingStore) Create(ctx context.Context, id string) (repo.Record, error) {
-	start := time.Now()
-	v, err := c.s.Create(ctx, id)
-	c.observe(opCreate, start, err)
-	return v, err
-}
-
-func (c *countingStore) Complete(ctx context.Context, id string, payload json.RawMessage) (repo.Outcome, error) {
-	start := time.Now()
-	v, err := c.s.Complete(ctx, id, payload)
-	c.observe(opComplete, start, err)
-	return v, err
-}
-
-func (c *countingStore) Fail(ctx context.Context, id string, errBody json.RawMessage) (repo.Outcome, error) {
-	start := time.Now()
-	v, err := c.s.Fail(ctx, id, errBody)
-	c.observe(opFail, start, err)
-	return v, err
-}
-
-func (c *countingStore) InsertFinished(ctx context.Context, id string, status repo.Status, body json.RawMessage) (bool, error) {
-	start := time.Now()
-	v, err := c.s.InsertFinished(ctx, id, status, body)
-	c.observe(opInsertFinished, start, err)
-	return v, err
-}
-
-func (c *countingStore) Find(ctx context.Context, id string) (repo.Record, error) {
-	start := time.Now()
-	v, err := c.s.Find(ctx, id)
-	c.observe(opFind, start, err)
-	return v, err
-}
-
-func (c *countingStore) Statuses(ctx context.Context, ids []string) ([]repo.Record, error) {
-	start := time.Now()
-	v, err := c.s.Statuses(ctx, ids)
-	c.observe(opStatuses, start, err)
-	return v, err
-}
-
-func (c *countingStore) Delete(ctx context.Context, id string) (bool, error) {
-	start := time.Now()
-	v, err := c.s.Delete(ctx, id)
-	c.observe(opDelete, start, err)
-	return v, err
-}
-
-func (c *countingStore) PendingCount(ctx context.Context) (int64, error) {
-	start := time.Now()
-	v, err := c.s.PendingCount(ctx)
-	c.observe(opPendingCount, start, err)
-	return v, err
-}
-
-func (c *countingStore) ClearOwned(ctx context.Context, errBody json.RawMessage) (int64, error) {
-	start := time.Now()
-	v, err := c.s.ClearOwned(ctx, errBody)
-	c.observe(opClearOwned, start, err)
-	return v, err
-}
-
-func (c *countingStore) DeleteFinishedBefore(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
-	start := time.Now()
-	v, err := c.s.DeleteFinishedBefore(ctx, cutoff, batch)
-	c.observe(opDeleteFinishedBefore, start, err)
-	return v, err
-}
-
-func (c *countingStore) ExpirePendingBefore(ctx context.Context, cutoff time.Time, batch int, errBody json.RawMessage) (int64, error) {
-	start := time.Now()
-	v, err := c.s.ExpirePendingBefore(ctx, cutoff, batch, errBody)
-	c.observe(opExpirePendingBefore, start, err)
-	return v, err
-}
-
-func (c *countingStore) List(ctx context.Context, opts repo.ListOptions) ([]repo.Record, string, error) {
-	start := time.Now()
-	v, next, err := c.s.List(ctx, opts)
-	c.observe(opList, start, err)
-	return v, next, err
-}
-
-func (c *countingStore) Ping(ctx context.Context) error {
-	start := time.Now()
-	err := c.s.Ping(ctx)
-	c.observe(opPing, start, err)
 	return err
 }
-
-func (c *countingStore) Close() error { return c.s.Close() }

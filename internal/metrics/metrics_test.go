@@ -90,12 +90,12 @@ camunda_waitroom_tasks_failed_total{topic="b"} 0
 func TestStoreOpsAreTheLabelsTheStoreReports(t *testing.T) {
 	m := New()
 	m.InitSeries(nil)
-	s := m.Store(downStore{})
+	s := repo.Wrap(downStore{}, m.InterceptStore)
 	require.Error(t, s.Ping(context.Background()))
 	n, err := testutil.GatherAndCount(m.Registry, "camunda_waitroom_store_errors_total")
 	require.NoError(t, err)
 	require.Equal(t, len(storeOps), n, "ping is one of storeOps")
-	require.Equal(t, 1.0, testutil.ToFloat64(m.storeErrors.WithLabelValues(opPing)))
+	require.Equal(t, 1.0, testutil.ToFloat64(m.storeErrors.WithLabelValues(repo.OpPing)))
 }
 
 // downStore is a process_store whose database is unreachable.
@@ -107,7 +107,8 @@ func (downStore) Ping(context.Context) error {
 
 func TestBreakerStateAndCounters(t *testing.T) {
 	m := New()
-	b := breaker.New(downStore{}, breaker.Settings{Failures: 2, OpenFor: time.Hour}, zap.NewNop())
+	b := breaker.New(breaker.Settings{Failures: 2, OpenFor: time.Hour}, zap.NewNop())
+	s := repo.Wrap(downStore{}, b.Intercept, m.InterceptStore)
 	m.WatchBreaker(b)
 	names := []string{"camunda_waitroom_store_breaker_state", "camunda_waitroom_store_breaker_opens_total", "camunda_waitroom_store_breaker_rejected_total"}
 	closed := `
@@ -125,11 +126,14 @@ camunda_waitroom_store_breaker_state 0
 
 	ctx := context.Background()
 	for range 2 {
-		require.NotErrorIs(t, b.Ping(ctx), breaker.ErrOpen)
+		require.NotErrorIs(t, s.Ping(ctx), breaker.ErrOpen)
 	}
 	for range 3 {
-		require.ErrorIs(t, b.Ping(ctx), breaker.ErrOpen)
+		require.ErrorIs(t, s.Ping(ctx), breaker.ErrOpen)
 	}
+	// The refused calls never reached the store, and metrics (inside the breaker) never saw
+	// them.
+	require.Equal(t, 2.0, testutil.ToFloat64(m.storeCalls.WithLabelValues(repo.OpPing)))
 	open := strings.NewReplacer("opens_total 0", "opens_total 1", "rejected_total 0", "rejected_total 3", "breaker_state 0", "breaker_state 2").Replace(closed)
 	require.NoError(t, testutil.GatherAndCompare(m.Registry, strings.NewReader(open), names...))
 }

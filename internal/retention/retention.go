@@ -8,13 +8,13 @@ package retention
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 )
@@ -29,22 +29,102 @@ type Store interface {
 // instead of one long burst of statements.
 const maxBatchesPerPass = 100
 
-// Job is the retention job.
+// Defaults of Options, exported so that the daemon's configuration can be tested against them.
+const (
+	// BatchDefault is Options.Batch when unset.
+	BatchDefault = 500
+	// FinishedAfterDefault is Options.FinishedAfter when unset: a week.
+	FinishedAfterDefault = 7 * 24 * time.Hour
+	// IntervalDefault is Options.Interval when unset.
+	IntervalDefault = 5 * time.Minute
+	// PendingAfterDefault is Options.PendingAfter when unset: a day.
+	PendingAfterDefault = 24 * time.Hour
+)
+
+// Options configures the job. It belongs to this package so that the job does not depend on
+// the daemon's configuration: the daemon maps its retention.* keys onto it. Zero fields take
+// their defaults (WithDefaults).
+type Options struct {
+	// Batch is how many rows one statement deletes or expires; a pass repeats statements
+	// until one comes back short. Defaults to BatchDefault (500).
+	Batch int
+
+	// FinishedAfter is the age after which DONE and ERROR rows are deleted. Defaults to
+	// FinishedAfterDefault (168 h).
+	FinishedAfter time.Duration
+
+	// Interval is the period of the passes (each jittered between half and one and a half
+	// of it, so replicas spread out). Defaults to IntervalDefault (5 min).
+	Interval time.Duration
+
+	// PendingAfter is the age after which a PENDING row is marked ERROR ("expired"): no
+	// result came for it. Defaults to PendingAfterDefault (24 h).
+	PendingAfter time.Duration
+}
+
+// WithDefaults returns a copy of o with every unset (zero) field set to its default.
+func (o Options) WithDefaults() Options {
+	if o.Batch == 0 {
+		o.Batch = BatchDefault
+	}
+	if o.FinishedAfter == 0 {
+		o.FinishedAfter = FinishedAfterDefault
+	}
+	if o.Interval == 0 {
+		o.Interval = IntervalDefault
+	}
+	if o.PendingAfter == 0 {
+		o.PendingAfter = PendingAfterDefault
+	}
+	return o
+}
+
+// validate reports the first field that cannot work, naming it. It expects WithDefaults to
+// have run: what is left at or below zero was set so.
+func (o Options) validate() error {
+	if o.Batch < 0 {
+		return fmt.Errorf("retention: Options.Batch is %d: must be positive (0 means %d)", o.Batch, BatchDefault)
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{{"FinishedAfter", o.FinishedAfter}, {"Interval", o.Interval}, {"PendingAfter", o.PendingAfter}} {
+		if f.d < 0 {
+			return fmt.Errorf("retention: Options.%s is %s: must be positive (0 means its default)", f.name, f.d)
+		}
+	}
+	return nil
+}
+
+// Job is the retention job: one pass every interval, on every replica.
 type Job struct {
 	store Store
-	cfg   config.Retention
+	cfg   Options // after WithDefaults
 	log   *zap.Logger
 	now   func() time.Time
 }
 
-// New creates the job.
-func New(store Store, cfg config.Retention, log *zap.Logger) *Job {
-	return &Job{store: store, cfg: cfg, log: log, now: time.Now}
+// New creates the job on store with opts (zero fields take their defaults). It fails, naming
+// the field, when a field cannot work. A nil log logs nothing.
+func New(store Store, opts Options, log *zap.Logger) (*Job, error) {
+	if store == nil {
+		return nil, errors.New("retention: nil store")
+	}
+	cfg := opts.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Job{store: store, cfg: cfg, log: log, now: time.Now}, nil
 }
 
 // Result is what one pass did.
 type Result struct {
+	// Deleted counts finished rows deleted.
 	Deleted int64
+	// Expired counts PENDING rows marked ERROR.
 	Expired int64
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/migrations"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/repo/sqlite"
@@ -54,7 +53,8 @@ func TestRetentionDeletesOnlyWhatItShould(t *testing.T) {
 
 	// "Now" is 2h after the rows were written: finished rows older than 1h go, PENDING rows
 	// (3h limit) stay.
-	j := New(s, config.Retention{FinishedAfter: time.Hour, PendingAfter: 3 * time.Hour, Batch: 2, Interval: time.Minute}, zap.NewNop())
+	j, err := New(s, Options{FinishedAfter: time.Hour, PendingAfter: 3 * time.Hour, Batch: 2, Interval: time.Minute}, zap.NewNop())
+	require.NoError(t, err)
 	j.now = func() time.Time { return dbNow.Add(2 * time.Hour) }
 	res, err := j.RunOnce(ctx)
 	require.NoError(t, err)
@@ -99,4 +99,29 @@ func mustCreate(t *testing.T, s repo.Store, id string) string {
 	_, err := s.Create(context.Background(), id)
 	require.NoError(t, err)
 	return id
+}
+
+// TestOptionsDefaultsAndValidation: zero fields take the exported defaults, set fields are
+// kept, and a field that cannot work fails New with its name.
+func TestOptionsDefaultsAndValidation(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, Options{Batch: BatchDefault, FinishedAfter: FinishedAfterDefault, Interval: IntervalDefault,
+		PendingAfter: PendingAfterDefault}, Options{}.WithDefaults())
+	set := Options{Batch: 7, FinishedAfter: time.Hour, Interval: time.Second, PendingAfter: time.Minute}
+	require.Equal(t, set, set.WithDefaults())
+
+	for _, tc := range []struct {
+		opts Options
+		want string
+	}{
+		{Options{Batch: -1}, "Options.Batch"},
+		{Options{FinishedAfter: -time.Hour}, "Options.FinishedAfter"},
+		{Options{Interval: -time.Second}, "Options.Interval"},
+		{Options{PendingAfter: -time.Minute}, "Options.PendingAfter"},
+	} {
+		_, err := New(newStore(t), tc.opts, nil)
+		require.ErrorContains(t, err, tc.want)
+	}
+	_, err := New(nil, Options{}, nil)
+	require.ErrorContains(t, err, "nil store")
 }

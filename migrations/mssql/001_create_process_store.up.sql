@@ -1,7 +1,7 @@
--- process_store as the seed service created it (its migrations/001_create_process_store.sql),
+-- process_store as the Node.js service created it (its migrations/001_create_process_store.sql),
 -- column for column. Every statement is guarded, so a database where someone already ran the
--- seed's script by hand is adopted: this migration then changes nothing and is recorded as done.
--- golang-migrate runs the whole file as one batch: no GO separators.
+-- Node.js service's script by hand is adopted: this migration then changes nothing and is recorded
+-- as done. golang-migrate runs the whole file as one batch: no GO separators.
 IF OBJECT_ID(N'dbo.process_store', N'U') IS NULL
 BEGIN
   CREATE TABLE dbo.process_store (

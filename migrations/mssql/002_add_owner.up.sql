@@ -1,5 +1,5 @@
--- owner: the instance that registered a wait (NULL for the seed's rows and for rows created
--- finished), so that ClearOwned clears only this instance's waits. Guarded like 001.
+-- owner: the instance that registered a wait (NULL for the Node.js service's rows and for rows
+-- created finished), so that ClearOwned clears only this instance's waits. Guarded like 001.
 IF COL_LENGTH(N'dbo.process_store', N'owner') IS NULL
   ALTER TABLE dbo.process_store ADD owner VARCHAR(64) NULL;
 

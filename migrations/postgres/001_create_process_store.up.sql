@@ -1,4 +1,4 @@
--- process_store, the PostgreSQL equivalent of the seed's SQL Server table. Guarded with
+-- process_store, the PostgreSQL equivalent of the Node.js service's SQL Server table. Guarded with
 -- IF NOT EXISTS, so a table created by hand with this shape is adopted. The table is
 -- unqualified: it lives in the first schema of the connection's search_path.
 -- correlation_id uses the "C" collation: byte order, like SQLite, for List's keyset cursor.

@@ -1,6 +1,6 @@
--- process_store, the SQLite equivalent of the seed's SQL Server table. Times are TEXT in
--- the fixed-width UTC form strftime('%Y-%m-%dT%H:%M:%fZ') (millisecond precision, like the
--- seed's DATETIME2(3)), so they compare correctly as strings. Guarded with IF NOT EXISTS, so a
+-- process_store, the SQLite equivalent of the Node.js service's SQL Server table. Times are TEXT in
+-- the fixed-width UTC form strftime('%Y-%m-%dT%H:%M:%fZ') (millisecond precision, like the Node.js
+-- service's DATETIME2(3)), so they compare correctly as strings. Guarded with IF NOT EXISTS, so a
 -- table created by hand is adopted.
 CREATE TABLE IF NOT EXISTS process_store (
   correlation_id  TEXT NOT NULL PRIMARY KEY,

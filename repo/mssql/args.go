@@ -9,7 +9,7 @@ import (
 	mssql "github.com/microsoft/go-mssqldb"
 
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
-	"github.com/camunda-waitroom/camunda-waitroom/repo/internal/storeutil"
+	"github.com/camunda-waitroom/camunda-waitroom/repo/internal/sqlutil"
 )
 
 // The argument builders of the statements in sql.go. Types matter here: go-mssqldb sends a
@@ -40,14 +40,14 @@ func bodyArg(name string, body []byte) sql.NamedArg {
 // DATETIMEOFFSET, which the column would be converted to). Rounded up to DATETIME2's 100 ns
 // so that "column < cutoff" keeps its meaning.
 func cutoffArg(t time.Time) sql.NamedArg {
-	return sql.Named("cutoff", civil.DateTimeOf(storeutil.CeilUTC(t, 100*time.Nanosecond)))
+	return sql.Named("cutoff", civil.DateTimeOf(sqlutil.CeilUTC(t, 100*time.Nanosecond)))
 }
 
 func argsCreate(id, owner string) []any {
 	return []any{idArg(id), sql.Named("owner", mssql.VarChar(owner))}
 }
 
-func argsTransition(id string, body json.RawMessage) []any {
+func argsTransition(id string, body []byte) []any {
 	return []any{idArg(id), bodyArg("body", body)}
 }
 
@@ -57,30 +57,26 @@ func argsInsertFinished(id string, status repo.Status, payload, errBody []byte) 
 	return []any{idArg(id), sql.Named("status", mssql.VarChar(status)), bodyArg("payload", payload), bodyArg("error", errBody)}
 }
 
-// argsStatuses returns the arguments of one sqlStatuses per chunk of at most
-// repo.StatusesChunkSize ids.
-func argsStatuses(ids []string) ([][]any, error) {
-	var out [][]any
-	for _, chunk := range storeutil.Chunks(ids, repo.StatusesChunkSize) {
-		arr, err := json.Marshal(chunk)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, []any{sql.Named("ids", mssql.VarCharMax(arr))})
+// argsStatuses returns the arguments of one sqlStatuses: a chunk of at most
+// repo.StatusesChunkSize ids (repo.SQLStore chunks) as one JSON array.
+func argsStatuses(ids []string) ([]any, error) {
+	arr, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return []any{sql.Named("ids", mssql.VarCharMax(arr))}, nil
 }
 
-// argsList returns the statement and arguments of one List page (limit+1 rows).
+// argsList returns the statement and arguments of one List read of opts.Limit rows.
 func argsList(opts repo.ListOptions) (string, []any) {
-	args := []any{sql.Named("limit", int64(opts.Limit+1)), sql.Named("after", mssql.VarChar(opts.After))}
+	args := []any{sql.Named("limit", int64(opts.Limit)), sql.Named("after", mssql.VarChar(opts.After))}
 	if opts.Status == "" {
 		return sqlList, args
 	}
 	return sqlListStatus, append(args, sql.Named("status", mssql.VarChar(opts.Status)))
 }
 
-func argsClearOwned(owner string, body json.RawMessage) []any {
+func argsClearOwned(owner string, body []byte) []any {
 	return []any{sql.Named("owner", mssql.VarChar(owner)), bodyArg("body", body)}
 }
 
@@ -88,6 +84,6 @@ func argsDeleteFinished(cutoff time.Time, batch int) []any {
 	return []any{cutoffArg(cutoff), sql.Named("batch", int64(batch))}
 }
 
-func argsExpirePending(cutoff time.Time, batch int, body json.RawMessage) []any {
+func argsExpirePending(cutoff time.Time, batch int, body []byte) []any {
 	return []any{cutoffArg(cutoff), sql.Named("batch", int64(batch)), bodyArg("body", body)}
 }

@@ -71,12 +71,17 @@ func newFakeDB(t *testing.T, answer func(call fakeCall, n int) fakeAnswer) (*sql
 // newFakeStore returns a store on a fake, with retry pauses of a millisecond.
 func newFakeStore(t *testing.T, answer func(call fakeCall, n int) fakeAnswer) (*Store, *fakeDB) {
 	t.Helper()
+	return newFakeStoreRetry(t, retryPolicy{attempts: defaultRetry.attempts, pause: time.Millisecond, maxPause: 2 * time.Millisecond}, answer)
+}
+
+// newFakeStoreRetry returns a store on a fake, retrying by p.
+func newFakeStoreRetry(t *testing.T, p retryPolicy, answer func(call fakeCall, n int) fakeAnswer) (*Store, *fakeDB) {
+	t.Helper()
 	db, f := newFakeDB(t, answer)
-	s, err := New(context.Background(), db, optsFor("owner-1"))
+	s, err := newStore(context.Background(), db, optsFor("owner-1"), p)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	s.retry = retryPolicy{attempts: defaultRetry.attempts, pause: time.Millisecond, maxPause: 2 * time.Millisecond}
 	return s, f
 }
 

@@ -1,12 +1,12 @@
 package mssql
 
 import (
-	"context"
 	"errors"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	mssql "github.com/microsoft/go-mssqldb"
+
+	"github.com/camunda-waitroom/camunda-waitroom/repo"
 )
 
 // SQL Server error numbers the store acts on.
@@ -30,22 +30,23 @@ var transientErrors = map[int32]string{
 	49918:             "not enough resources to process the request (Azure SQL)",
 }
 
-// retryClass says what retry does after an error.
-type retryClass int
+// retryClass is repo.RetryClass, under the names this package's tests use.
+type retryClass = repo.RetryClass
 
 const (
 	// giveUp: the error is returned as it is.
-	giveUp retryClass = iota
+	giveUp = repo.RetryNever
 	// transient: the statement is sent again after a jittered, growing pause.
-	transient
+	transient = repo.RetryTransient
 	// insertRace: a concurrent insert of the same key won (rule 3 of sql.go); the batch
 	// rolled back and, sent again, takes the "row exists" path. Only for statements that
 	// insert.
-	insertRace
+	insertRace = repo.RetryInsertRace
 )
 
-// classify sorts an error for retry. inserts is set for the statements that insert an id
-// that may exist (sqlCreate, sqlInsertFinished).
+// classify is the store's retry classification hook (repo.RetryPolicy.Classify): it sorts an
+// error for retry. inserts is set for the statements that insert an id that may exist
+// (sqlCreate, sqlInsertFinished, sqlBeginStart, sqlBeat).
 func classify(err error, inserts bool) retryClass {
 	class := giveUp
 	for _, n := range errorNumbers(err) {
@@ -59,9 +60,9 @@ func classify(err error, inserts bool) retryClass {
 	return class
 }
 
-// retryPolicy bounds retry: attempts in all, and the pause before the second attempt, which
-// doubles (with ±50 % jitter, so replicas hit by one failover do not come back in step) up
-// to maxPause.
+// retryPolicy bounds the retries: attempts in all, and the pause before the second attempt,
+// which doubles (with ±50 % jitter, so replicas hit by one failover do not come back in
+// step) up to maxPause.
 type retryPolicy struct {
 	attempts        uint
 	pause, maxPause time.Duration
@@ -72,31 +73,9 @@ type retryPolicy struct {
 // the circuit breaker) quickly.
 var defaultRetry = retryPolicy{attempts: 5, pause: 100 * time.Millisecond, maxPause: time.Second}
 
-// retry runs fn until it succeeds, fails with an error classify does not retry, the
-// attempts run out, or ctx ends; it returns fn's last error (joined with ctx's when ctx
-// ended the wait). inserts is passed to classify.
-func retry[T any](ctx context.Context, p retryPolicy, inserts bool, fn func() (T, error)) (T, error) {
-	if p.attempts == 0 { // a zero Store: backoff reads 0 tries as "no limit"
-		p = defaultRetry
-	}
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = p.pause, p.maxPause, 2, 0.5
-	var last error
-	v, err := backoff.Retry(ctx, func() (T, error) {
-		v, err := fn()
-		last = err
-		if err != nil && classify(err, inserts) == giveUp {
-			return v, backoff.Permanent(err)
-		}
-		return v, err
-	}, backoff.WithBackOff(b), backoff.WithMaxTries(p.attempts), backoff.WithMaxElapsedTime(0))
-	if err == nil {
-		return v, nil
-	}
-	if last != nil && !errors.Is(err, last) { // ctx ended the pause: keep the database's error too
-		return v, errors.Join(last, err)
-	}
-	return v, last
+// repo returns p as the shared store's policy, with classify.
+func (p retryPolicy) repo() repo.RetryPolicy {
+	return repo.RetryPolicy{Classify: classify, Attempts: p.attempts, Pause: p.pause, MaxPause: p.maxPause}
 }
 
 // errorNumbers returns the numbers of every SQL Server error in err: go-mssqldb reports the

@@ -1,11 +1,13 @@
 package mssql
 
-// The statements of the SQL Server store, on the seed's table dbo.process_store (VARCHAR(64)
-// keys, NVARCHAR(MAX) bodies, DATETIME2(3) UTC times) plus owner. Parameters are named
+import "github.com/camunda-waitroom/camunda-waitroom/repo/internal/sqlutil"
+
+// The statements of the SQL Server store, on the Node.js service's table dbo.process_store
+// (VARCHAR(64) keys, NVARCHAR(MAX) bodies, DATETIME2(3) UTC times) plus owner. Parameters are named
 // (@id, ...); args.go builds them with the types the columns have.
 //
-// Not run on the development machine (SQL Server cannot run there): store_test.go checks
-// these as text, and the conformance suite runs them when WAITROOM_TEST_MSSQL_DSN is set.
+// No SQL Server runs in the tests: store_test.go checks these as text, and the conformance suite
+// runs them when WAITROOM_TEST_MSSQL_DSN is set.
 //
 // Rules every statement here follows, and every new one must follow (store_test.go checks
 // each of them as text, over every statement listed in its statements map: add yours there):
@@ -83,7 +85,7 @@ const bumpUpdatedAt = `updated_at = CASE WHEN SYSUTCDATETIME() > DATEADD(millise
     THEN SYSUTCDATETIME() ELSE DATEADD(millisecond, 1, updated_at) END`
 
 // columns is the column list every read selects, in the order scanRecord expects.
-const columns = `correlation_id, status, payload_json, error_json, owner, started_at, updated_at`
+const columns = sqlutil.Columns
 
 const (
 	// sqlCreate is the UPDLOCK, HOLDLOCK upsert in one transaction (one round trip): refresh

@@ -6,9 +6,8 @@ package mssql
 // guarded UPDATEs whose rows-affected count comes back through SELECT @@ROWCOUNT, leases and
 // ages computed by the server's clock (SYSUTCDATETIME()). No statement binds a NULL.
 //
-// Not run on the development machine (SQL Server cannot run there): start_test.go and
-// store_test.go check these as text, and the conformance suite runs them when
-// WAITROOM_TEST_MSSQL_DSN is set.
+// No SQL Server runs in the tests: start_test.go and store_test.go check these as text, and the
+// conformance suite runs them when WAITROOM_TEST_MSSQL_DSN is set.
 
 // startColumns is what ReadStart and BeginStart read, in the order scanStart expects: the
 // record's columns, then the start columns, with the claim's attempt (0 for rows registered

@@ -147,7 +147,10 @@ func TestStartValidationBeforeDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s := &Store{db: db, owner: "o", maxBody: repo.DefaultMaxBodyBytes}
+	s, err := build(db, repo.Options{Owner: "o"}, defaultRetry)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	if _, _, err := s.BeginStart(ctx, "ok", "bad key!", time.Second); !errors.Is(err, repo.ErrInvalidArgument) {
 		t.Errorf("BeginStart: %v", err)

@@ -332,10 +332,9 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 	})
 	t.Run("context ends the pause", func(t *testing.T) {
 		t.Parallel()
-		s, _ := newFakeStore(t, func(fakeCall, int) fakeAnswer {
+		s, _ := newFakeStoreRetry(t, retryPolicy{attempts: 100, pause: time.Hour, maxPause: time.Hour}, func(fakeCall, int) fakeAnswer {
 			return fakeAnswer{err: mssql.Error{Number: 1205, Message: "deadlock"}}
 		})
-		s.retry = retryPolicy{attempts: 100, pause: time.Hour, maxPause: time.Hour}
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		_, err := s.Find(ctx, "x")

@@ -1,8 +1,8 @@
 package mssql
 
 // These tests are in package mssql to reach the statements and argument builders. Only the
-// text-level tests run on the development machine: SQL Server cannot run there, so what the
-// statements do on a server is not observed unless WAITROOM_TEST_MSSQL_DSN is set.
+// text-level tests run without a SQL Server, so what the statements do on a server is not observed
+// unless WAITROOM_TEST_MSSQL_DSN is set.
 
 import (
 	"context"
@@ -33,7 +33,7 @@ import (
 func TestConformance(t *testing.T) {
 	dsn := os.Getenv("WAITROOM_TEST_MSSQL_DSN")
 	if dsn == "" {
-		t.Skip("WAITROOM_TEST_MSSQL_DSN not set: SQL Server conformance not run (SQL Server cannot run on this machine)")
+		t.Skip("WAITROOM_TEST_MSSQL_DSN not set: SQL Server conformance not run (no SQL Server to run against)")
 	}
 	ctx := context.Background()
 	admin, err := OpenDB(dsn)
@@ -258,7 +258,7 @@ func TestArgTypes(t *testing.T) {
 		"id":             argsID("id-1"),
 		"insertFinished": argsInsertFinished("id-1", repo.StatusDone, body, nil),
 		"insertError":    argsInsertFinished("id-1", repo.StatusError, nil, body),
-		"statuses":       statuses[0],
+		"statuses":       statuses,
 		"list status":    listDone,
 		"list":           listAll,
 		"clearOwned":     argsClearOwned("owner-1", body),
@@ -324,26 +324,31 @@ func statementsUsing(param string) string {
 }
 
 // TestStatusesChunks: 4,001 ids go in three statements of 2,000, 2,000 and 1, each a JSON
-// array of VARCHAR.
+// array of VARCHAR (the store chunks; each statement gets one chunk).
 func TestStatusesChunks(t *testing.T) {
 	t.Parallel()
 	ids := make([]string, 4001)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("id-%d", i)
 	}
-	batches, err := argsStatuses(ids)
-	if err != nil {
+	s, f := newFakeStore(t, func(c fakeCall, n int) fakeAnswer {
+		if c.query != sqlStatuses {
+			return unexpected(c, n)
+		}
+		return noRows
+	})
+	if _, err := s.Statuses(context.Background(), ids); err != nil {
 		t.Fatal(err)
 	}
 	var sizes []int
 	var all []string
-	for _, args := range batches {
-		if len(args) != 1 {
-			t.Fatalf("%d arguments per chunk, want 1", len(args))
+	for _, c := range f.callsOf(sqlStatuses) {
+		if len(c.args) != 1 {
+			t.Fatalf("%d arguments per chunk, want 1", len(c.args))
 		}
-		v, ok := args[0].(sql.NamedArg).Value.(mssql.VarCharMax)
+		v, ok := c.args["ids"].(mssql.VarCharMax)
 		if !ok {
-			t.Fatalf("ids are %T, want mssql.VarCharMax", args[0].(sql.NamedArg).Value)
+			t.Fatalf("ids are %T, want mssql.VarCharMax", c.args["ids"])
 		}
 		var chunk []string
 		if err := json.Unmarshal([]byte(v), &chunk); err != nil {
@@ -381,7 +386,10 @@ func TestValidationBeforeDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s := &Store{db: db, owner: "o", maxBody: repo.DefaultMaxBodyBytes}
+	s, err := build(db, repo.Options{Owner: "o"}, defaultRetry)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	if _, err := s.Create(ctx, "bad id"); !errors.Is(err, repo.ErrInvalidID) {
 		t.Errorf("Create: %v", err)

@@ -1,5 +1,7 @@
 package postgres
 
+import "github.com/camunda-waitroom/camunda-waitroom/repo/internal/sqlutil"
+
 // The statements of the PostgreSQL store. The table is unqualified: it is found through the
 // connection's search_path. Every statement that finishes rows also sends
 // pg_notify(channel, correlation_id) for each of them, in the same statement and so in the
@@ -12,7 +14,7 @@ package postgres
 const bumpUpdatedAt = `updated_at = GREATEST(now(), updated_at + interval '1 microsecond')`
 
 // columns is the column list every read selects, in the order scanRecord expects.
-const columns = `correlation_id, status, payload_json, error_json, owner, started_at, updated_at`
+const columns = sqlutil.Columns
 
 const (
 	// sqlCreate inserts a PENDING row or refreshes a PENDING one; a finished row is left

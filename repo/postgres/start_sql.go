@@ -35,14 +35,12 @@ SET start_lease_until = LEAST(start_lease_until, now()), ` + bumpUpdatedAt + `
 WHERE correlation_id = $1 AND status = 'PENDING' AND process_instance_id IS NULL
   AND COALESCE(start_attempt, 0) = $2`
 
-	// sqlSetInstance: $1 id, $2 instance id. Records the first instance only.
+	// sqlSetInstance: $1 id, $2 instance id. Records the first instance only. When it matches
+	// nothing, the store reads the row with sqlReadStart: a new statement, so it sees a
+	// competing writer's committed instance.
 	sqlSetInstance = `UPDATE process_store SET process_instance_id = $2, ` + bumpUpdatedAt + `
 WHERE correlation_id = $1 AND process_instance_id IS NULL
 RETURNING process_instance_id`
-
-	// sqlInstanceOf reads the recorded instance after sqlSetInstance matched nothing: a new
-	// statement, so it sees a competing writer's committed instance.
-	sqlInstanceOf = `SELECT COALESCE(process_instance_id, '') FROM process_store WHERE correlation_id = $1`
 
 	// sqlBeat: $1 worker id.
 	sqlBeat = `INSERT INTO process_store_heartbeat AS h (worker_id, started_at, beat_at) VALUES ($1, now(), now())

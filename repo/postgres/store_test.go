@@ -88,7 +88,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestNotify listens on repo.NotifyChannel and checks that each finishing call notifies its
+// TestNotify listens on postgres.NotifyChannel and checks that each finishing call notifies its
 // id once it commits, and that a repeat that finds the row finished notifies nothing.
 func TestNotify(t *testing.T) {
 	dsn := testDSN(t)
@@ -99,7 +99,7 @@ func TestNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+repo.NotifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+postgres.NotifyChannel); err != nil {
 		t.Fatal(err)
 	}
 	st := newStore(t, dsn, "notify-owner")
@@ -114,7 +114,7 @@ func TestNotify(t *testing.T) {
 			if err != nil {
 				t.Fatalf("waiting for a notification: %v", err)
 			}
-			if n.Channel != repo.NotifyChannel {
+			if n.Channel != postgres.NotifyChannel {
 				t.Fatalf("notification on %q", n.Channel)
 			}
 			if strings.HasPrefix(n.Payload, prefix) {
@@ -201,5 +201,116 @@ func TestOpenNeedsOwner(t *testing.T) {
 	_, err := postgres.Open(context.Background(), repo.Options{DSN: dsn})
 	if err == nil || !strings.Contains(err.Error(), "Options.Owner is empty") {
 		t.Fatalf("Open without owner: %v", err)
+	}
+}
+
+// TestListener: the store's push path delivers the store's own id-only notifications and
+// another store's published completions with their bodies, says when LISTEN is up, and
+// stops when its context ends.
+func TestListener(t *testing.T) {
+	dsn := testDSN(t)
+	st := newStore(t, dsn, "listen-owner")
+	if !st.SupportsListener() {
+		t.Fatal("a store opened on a DSN has no listener")
+	}
+	prefix := fmt.Sprintf("listen.%d.", time.Now().UnixNano())
+	notes := make(chan repo.Notification, 16)
+	ups := make(chan bool, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.Listen(ctx,
+			func(n repo.Notification) {
+				if strings.HasPrefix(n.ID, prefix) {
+					notes <- n
+				}
+			},
+			func(up bool, err error) {
+				if !up && err != nil {
+					t.Errorf("listener down: %v", err)
+				}
+				ups <- up
+			})
+	}()
+	defer func() { cancel(); <-done }()
+	next := func(what string) repo.Notification {
+		t.Helper()
+		select {
+		case n := <-notes:
+			return n
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no notification: %s", what)
+		}
+		return repo.Notification{}
+	}
+	select {
+	case up := <-ups:
+		if !up {
+			t.Fatal("first live report is down")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("LISTEN not up within 10 s")
+	}
+	if st.ListenerPID() == 0 {
+		t.Fatal("ListenerPID is 0 while LISTEN is up")
+	}
+
+	rctx := context.Background()
+	if _, err := st.Create(rctx, prefix+"a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Complete(rctx, prefix+"a", []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if n := next("complete"); n.ID != prefix+"a" || n.Status != "" || n.Body != nil {
+		t.Fatalf("after Complete: %+v, want the id alone", n)
+	}
+	other := newStore(t, dsn, "publisher")
+	if err := other.Publish(rctx, repo.Notification{ID: prefix + "b", Status: repo.StatusError, Body: []byte(`{"e":2}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := next("publish"); n.ID != prefix+"b" || n.Status != repo.StatusError || string(n.Body) != `{"e":2}` {
+		t.Fatalf("after Publish: %+v", n)
+	}
+	// Too large for NOTIFY: not sent, and not an error.
+	if err := other.Publish(rctx, repo.Notification{ID: prefix + "big", Status: repo.StatusDone, Body: []byte(`"` + strings.Repeat("x", 8000) + `"`)}); err != nil {
+		t.Fatalf("Publish of a large body: %v", err)
+	}
+
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Listen did not return after its context ended")
+	}
+	if up := <-ups; up {
+		t.Fatal("no down report after the context ended")
+	}
+	if st.ListenerPID() != 0 {
+		t.Fatal("ListenerPID is not 0 once Listen returned")
+	}
+}
+
+// TestNoDSNNoListener: a store built by New without Options.DSN cannot open connections of
+// its own, and says so.
+func TestNoDSNNoListener(t *testing.T) {
+	dsn := testDSN(t)
+	db, err := postgres.OpenDB(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := postgres.New(context.Background(), db, repo.Options{Owner: "no-dsn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if st.SupportsListener() {
+		t.Fatal("SupportsListener without a DSN")
+	}
+	var downErr error
+	st.Listen(context.Background(), func(repo.Notification) {}, func(up bool, err error) { downErr = err })
+	if downErr == nil || !strings.Contains(downErr.Error(), "Options.DSN") {
+		t.Fatalf("Listen without a DSN reported %v", downErr)
 	}
 }

@@ -1,5 +1,7 @@
 package sqlite
 
+import "github.com/camunda-waitroom/camunda-waitroom/repo/internal/sqlutil"
+
 // The statements of the SQLite store. Times are TEXT in the fixed-width UTC form of
 // timeFormat, so they compare correctly as strings; the database clock writes them.
 
@@ -13,7 +15,7 @@ const nowUTC = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`
 const bumpUpdatedAt = `updated_at = max(` + nowUTC + `, strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, '+0.001 seconds'))`
 
 // columns is the column list every read selects, in the order scanRecord expects.
-const columns = `correlation_id, status, payload_json, error_json, owner, started_at, updated_at`
+const columns = sqlutil.Columns
 
 const (
 	// sqlMainFile names the file of the main database ("" when in memory), to key the

@@ -39,8 +39,6 @@ WHERE correlation_id = ?1 AND status = 'PENDING' AND process_instance_id IS NULL
 	sqlSetInstance = `UPDATE process_store SET process_instance_id = ?2, ` + bumpUpdatedAt + `
 WHERE correlation_id = ?1 AND process_instance_id IS NULL`
 
-	sqlInstanceOf = `SELECT COALESCE(process_instance_id, '') FROM process_store WHERE correlation_id = ?1`
-
 	// sqlBeat: ?1 worker id.
 	sqlBeat = `INSERT INTO process_store_heartbeat (worker_id, started_at, beat_at) VALUES (?1, ` + nowUTC + `, ` + nowUTC + `)
 ON CONFLICT (worker_id) DO UPDATE SET beat_at = max(` + nowUTC + `, process_store_heartbeat.beat_at)`

@@ -1,5 +1,7 @@
-// Package stores opens the repo.Store for Options.Driver. It lives apart from package repo
-// because it imports every dialect package, and they import repo.
+// Package stores opens the repo.Store for Options.Driver, for the worker daemon, whose
+// configuration names the dialect. It imports every dialect package and so links all three
+// SQL drivers: a program that knows its dialect (a front service) imports that dialect's
+// package instead, and nothing that package or the waitroom imports leads here.
 package stores
 
 import (
@@ -14,8 +16,10 @@ import (
 	"github.com/camunda-waitroom/camunda-waitroom/repo/sqlite"
 )
 
-// Open validates opts, opens a pool for opts.Driver on opts.DSN, applies the migrations when
-// opts.Migrate is set, and returns the store, which owns the pool (Close closes it).
+// Open opens a pool for opts.Driver on opts.DSN, applies the migrations when opts.Migrate is
+// set, and returns the store, which owns the pool (Close closes it). Options are checked as
+// the dialect's New checks them (repo.Options), before the first statement and before any
+// migration.
 //
 // DSN forms: sqlite a file path or "file:/path/waitroom.db" URI (the store adds WAL,
 // busy_timeout and _txlock=immediate unless the DSN sets them); postgres
@@ -23,24 +27,21 @@ import (
 // table is found through search_path); mssql
 // "sqlserver://user:pass@host:1433?database=db&encrypt=true".
 func Open(ctx context.Context, opts repo.Options) (repo.Store, error) {
-	opts = opts.WithDefaults()
-	if err := opts.Validate(); err != nil {
-		return nil, err
-	}
 	db, err := openDB(opts.Driver, opts.DSN)
 	if err != nil {
 		return nil, err
-	}
-	if opts.Migrate {
-		if err := migrations.Up(ctx, db, opts.Driver); err != nil {
-			db.Close()
-			return nil, err
-		}
 	}
 	st, err := New(ctx, db, opts)
 	if err != nil {
 		db.Close()
 		return nil, err
+	}
+	// After New, so that bad options or a database the store cannot run on change nothing.
+	if opts.Migrate {
+		if err := migrations.Up(ctx, db, opts.Driver); err != nil {
+			st.Close()
+			return nil, err
+		}
 	}
 	return st, nil
 }
@@ -69,7 +70,7 @@ func openDB(driver, dsn string) (*sql.DB, error) {
 	case repo.DriverMSSQL:
 		return mssql.OpenDB(dsn)
 	}
-	return nil, fmt.Errorf("stores: unknown driver %q: use one of %v", driver, repo.Drivers)
+	return nil, repo.UnknownDriver(driver)
 }
 
 // New returns the store for opts.Driver on db, a pool from OpenDB, which the store owns from
@@ -100,5 +101,5 @@ func New(ctx context.Context, db *sql.DB, opts repo.Options) (repo.Store, error)
 		}
 		return st, nil
 	}
-	return nil, fmt.Errorf("stores: unknown driver %q: use one of %v", opts.Driver, repo.Drivers)
+	return nil, repo.UnknownDriver(opts.Driver)
 }

@@ -40,10 +40,11 @@ type Engine struct {
 // the tests and stops it. Without the engine jar the tests that Need it are skipped, except
 // with CI=true where a missing jar fails the package.
 //
-// While fuzzing (go test -fuzz) no engine starts: the fuzzing engine runs the test binary
-// once per worker, and fuzz targets must not need a JVM each; tests that Need one skip.
+// With -short (make test-unit), and while fuzzing (go test -fuzz), no engine starts and the
+// tests that Need one skip: the fuzzing engine runs the test binary once per worker, and fuzz
+// targets must not need a JVM each.
 func Main(m *testing.M, e **Engine) int {
-	if Fuzzing() {
+	if Fuzzing() || testing.Short() {
 		return m.Run()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), enginetest.DefaultStartTimeout+10*time.Second)
