@@ -11,10 +11,11 @@ ENGINE ?= camunda
 # Packages whose tests start an engine (their tests import internal/enginetest): `make test`
 # runs them once per engine. The fault suite (internal/faultsuite, about 2.5 minutes) runs once,
 # on the first engine: it exercises the daemon's protocols, which the engine packages' second
-# pass already covers engine by engine.
+# pass already covers engine by engine. The contract test (internal/contracttest, about a
+# minute: schemathesis against the HTTP API) runs once too, for the same reason.
 ENGINE_PKGS = $(shell $(GO) list -test -f '{{if .ForTest}}{{.ForTest}}{{range .Deps}} {{.}}{{end}}{{end}}' ./... \
 	| awk '{ for (i = 2; i <= NF; i++) if ($$i ~ /\/internal\/enginetest$$/) { print $$1; break } }' \
-	| grep -v '/internal/faultsuite$$' | sort -u)
+	| grep -v -E '/internal/(faultsuite|contracttest)$$' | sort -u)
 
 # staticcheck, pinned: `go run` fetches this release once through the Go module proxy and
 # caches it (2026.2.x, v0.8.x, checks Go 1.26 code). Change the version here and nowhere else.

@@ -1,6 +1,7 @@
 // Package httpapi is the daemon's HTTP API for front services not written in Go: start a
 // process and wait for its answer, fetch a result later, finish a wait from outside; plus the
-// operator endpoints /healthz, /readyz and /metrics.
+// operator endpoints /healthz, /readyz and /metrics, and the API's OpenAPI 3.1 document at
+// /openapi.json (openapi.json beside this file).
 package httpapi
 
 import (
@@ -191,7 +192,10 @@ type Server struct {
 	log *zap.Logger
 	mux *http.ServeMux
 	// methods lists the methods served per path pattern, for 405 answers.
-	methods   map[string][]string
+	methods map[string][]string
+	// routes lists every pattern route registered, in order: what the OpenAPI document must
+	// describe (openapi_test.go).
+	routes    []string
 	startable map[string]bool
 	reqs      *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
@@ -208,6 +212,11 @@ type Result struct {
 }
 
 var keyPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
+
+// waitPattern is the syntax of GET /process/{id}/result?wait=: time.ParseDuration's, without a
+// sign (so no negative zero), as openapi.json states it. Checking the syntax first leaves
+// ParseDuration only overflow to fail on, which a wait capped anyway does not need to refuse.
+var waitPattern = regexp.MustCompile(`^(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+)$`)
 
 // New builds the server and its routes. It fails, naming the field, when a field of cfg
 // cannot work.
@@ -251,6 +260,7 @@ func New(cfg Config) (*Server, error) {
 	s.route("POST /process/{id}/fail", s.auth(jsonBody(s.finish(false))))
 	s.route("GET /healthz", s.healthz)
 	s.route("GET /readyz", s.readyz)
+	s.route("GET /openapi.json", s.openAPI)
 	if cfg.Gatherer != nil {
 		metrics := promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}).ServeHTTP
 		if cfg.MetricsAuth {
@@ -279,6 +289,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) route(pattern string, h http.HandlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
 	s.methods[path] = append(s.methods[path], method)
+	s.routes = append(s.routes, pattern)
 	var handler http.Handler = h
 	if s.reqs != nil {
 		route := prometheus.Labels{"route": pattern}
@@ -522,7 +533,16 @@ func (s *Server) answerRecordWith(w http.ResponseWriter, rec repo.Record, instan
 	}
 }
 
-func resultPath(id string) string { return "/process/" + url.PathEscape(id) + "/result" }
+// resultPath is the Location of id's result. The ids "." and ".." are valid (repo.ValidateID)
+// but are dot segments in a path: a client resolving "/process/./result" (RFC 3986) would ask
+// for "/process/result". Percent-encoded they reach the route.
+func resultPath(id string) string {
+	seg := url.PathEscape(id)
+	if id == "." || id == ".." {
+		seg = strings.ReplaceAll(id, ".", "%2E")
+	}
+	return "/process/" + seg + "/result"
+}
 
 // result handles GET /process/{id}/result?wait=10s.
 func (s *Server) result(w http.ResponseWriter, r *http.Request) {
@@ -533,11 +553,14 @@ func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 	}
 	var wait time.Duration
 	if q := r.URL.Query().Get("wait"); q != "" {
-		d, err := time.ParseDuration(q)
-		if err != nil || d < 0 {
+		if !waitPattern.MatchString(q) {
 			writeProblem(w, Problem{Type: "invalid-wait", Title: "invalid wait", Status: http.StatusBadRequest,
 				Detail: fmt.Sprintf("wait=%q must be a duration such as 10s or 500ms, at most %s", q, s.cfg.MaxResultWait)})
 			return
+		}
+		d, err := time.ParseDuration(q)
+		if err != nil {
+			d = s.cfg.MaxResultWait // the pattern holds, so the value overflowed: longer than any cap
 		}
 		wait = min(d, s.cfg.MaxResultWait)
 	}
