@@ -3,6 +3,8 @@ package topics
 import (
 	"net/http"
 
+	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
+
 	"github.com/camunda-waitroom/camunda-waitroom/config"
 )
 
@@ -13,12 +15,5 @@ func NewHTTPClient(cfg config.Camunda) (*http.Client, error) { return newHTTPCli
 // Authorize sets the engine's Authorization header on req from cfg: bearer token, or basic
 // auth when a username is set, or nothing.
 func Authorize(cfg config.CamundaAuth) func(*http.Request) {
-	return func(req *http.Request) {
-		switch {
-		case cfg.Token != "":
-			req.Header.Set("Authorization", "Bearer "+cfg.Token)
-		case cfg.Username != "":
-			req.SetBasicAuth(cfg.Username, cfg.Password)
-		}
-	}
+	return camunda.Authorize(camunda.Auth{Username: cfg.Username, Password: cfg.Password, Token: cfg.Token})
 }

@@ -11,8 +11,6 @@ package topics
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,11 +18,11 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 )
 
 // Sentinel errors for the engine's answers, for errors.Is.
@@ -99,33 +97,21 @@ type engine struct {
 	workerID string
 }
 
-// newHTTPClient builds the engine's HTTP client: TLS from config (custom CA, insecure skip)
-// and a client timeout above the long-poll time, so an empty long poll is never cut by it.
+// newHTTPClient builds the engine's HTTP client (see camunda.NewHTTPClient) with a client
+// timeout above the long-poll time, so an empty long poll is never cut by it. rt replaces
+// the transport under the login (tests).
 func newHTTPClient(cfg config.Camunda, rt http.RoundTripper) (*http.Client, error) {
-	if rt == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 64
-		if cfg.TLS.CAFile != "" || cfg.TLS.InsecureSkipVerify {
-			tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify} //nolint:gosec // opt-in, for tests
-			if cfg.TLS.CAFile != "" {
-				pem, err := os.ReadFile(cfg.TLS.CAFile)
-				if err != nil {
-					return nil, fmt.Errorf("camunda.tls.caFile: %w", err)
-				}
-				pool, err := x509.SystemCertPool()
-				if err != nil || pool == nil {
-					pool = x509.NewCertPool()
-				}
-				if !pool.AppendCertsFromPEM(pem) {
-					return nil, fmt.Errorf("camunda.tls.caFile %s: no PEM certificate found", cfg.TLS.CAFile)
-				}
-				tc.RootCAs = pool
-			}
-			tr.TLSClientConfig = tc
-		}
-		rt = tr
+	return camunda.NewHTTPClient(ClientConfig(cfg), rt)
+}
+
+// ClientConfig maps the daemon's camunda section onto the engine client's configuration.
+func ClientConfig(cfg config.Camunda) camunda.Config {
+	return camunda.Config{
+		URL:     cfg.URL,
+		Auth:    camunda.Auth{Username: cfg.Auth.Username, Password: cfg.Auth.Password, Token: cfg.Auth.Token},
+		TLS:     camunda.TLS{CAFile: cfg.TLS.CAFile, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify},
+		Timeout: longPollHTTPTimeout(cfg.AsyncResponseTimeout),
 	}
-	return &http.Client{Transport: rt, Timeout: longPollHTTPTimeout(cfg.AsyncResponseTimeout)}, nil
 }
 
 // longPollHTTPTimeout is the HTTP deadline of a long poll: the engine answers at
@@ -162,7 +148,6 @@ func (e *engine) do(ctx context.Context, op, method, path string, timeout time.D
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
-	Authorize(e.auth)(req)
 	resp, err := e.hc.Do(req)
 	if err != nil {
 		// url.Error repeats the URL, which is fine: it never contains credentials (auth is a
