@@ -320,55 +320,44 @@ const stopLinger = 250 * time.Millisecond
 // to requestTimeout on a slow engine).
 const unlockParallelism = 8
 
-// stop is the staged shutdown of Run, all of it within cfg.ShutdownTimeout (the deadline D)
-// plus stopGrace:
+// stop is the staged shutdown of Run: close, wait with a timeout, cancel. Everything is
+// bounded by cfg.ShutdownTimeout (the deadline D) plus stopGrace (the cut) plus stopLinger:
 //
-//  1. The pollers end: no new poll starts; the long poll in flight answers and the tasks it
-//     brings are unlocked (AbortPolls, or D, aborts it).
-//  2. Meanwhile, tasks the engine shows locked by this worker without a running handler are
-//     unlocked (the orphan sweep, in the background).
-//  3. Running handlers finish and report until D; then their contexts are cancelled and their
-//     tasks unlocked without spending a retry.
-//  4. At D + stopGrace every engine call still in flight (reports, unlocks, the sweep) is
+//  1. Close: no new poll starts; the long poll in flight may answer until D (its tasks are
+//     unlocked, not started), then it is aborted.
+//  2. Sweep: tasks the engine shows locked by this worker without a running handler are
+//     unlocked, in the background.
+//  3. Wait: running handlers finish and report until D.
+//  4. Cancel: at D the handlers' contexts are cancelled; each unlocks its task without
+//     spending a retry.
+//  5. Bound: at the cut every engine call still in flight (reports, unlocks, the sweep) is
 //     aborted; handlers that ignore cancellation get stopLinger more, then are left behind.
 //
-// Every engine call of the stop derives its context from reportBase, which step 4 cancels:
-// a hung engine cannot stretch the stop beyond it.
+// Every engine call of the stop derives its context from reportBase, which cancelReports
+// ends: a hung engine cannot stretch the stop beyond the cut.
 func (r *Runtime) stop(pollersDone <-chan struct{}, cancelPolls, cancelHandlers, cancelReports context.CancelFunc) {
-	cut := make(chan struct{}) // closed at D + stopGrace, after cancelReports
 	finished := make(chan struct{})
 	defer close(finished)
-	// The deadlines act on their own, wherever the stages below are waiting.
-	go func() {
-		select {
-		case <-r.clock.After(r.cfg.ShutdownTimeout):
-		case <-finished:
-			return
-		}
-		select {
-		case <-pollersDone:
-		default:
-			r.log.Warn("shutdown timeout: aborting the long poll in flight", zap.Duration("timeout", r.cfg.ShutdownTimeout))
-			cancelPolls()
-		}
-		if n := r.runningCount(); n > 0 {
-			r.log.Warn("shutdown timeout: cancelling running handlers", zap.Int("handlers", n), zap.Duration("timeout", r.cfg.ShutdownTimeout))
-		}
-		cancelHandlers()
-		select {
-		case <-r.clock.After(stopGrace):
-			cancelReports()
-			close(cut)
-		case <-finished:
-		}
-	}()
+	timeout := r.cfg.ShutdownTimeout
+	deadline := r.closeAfter(timeout, finished)
+	cut := r.closeAfter(timeout+stopGrace, finished)
 
-	<-pollersDone // by D + stopGrace at the latest: polls abort at D, their unlocks at the cut
+	// 1. Close. Run's ctx is cancelled, so the pollers start no poll; wait for the one in
+	// flight until D, then abort it (and cancel the handlers: their time is up as well). The
+	// unlocks of what the poll brought end by the cut.
+	if !waitFor(pollersDone, deadline) {
+		r.log.Warn("shutdown timeout: aborting the long poll in flight", zap.Duration("timeout", timeout))
+		cancelPolls()
+		cancelHandlers()
+		if !waitFor(pollersDone, cut) {
+			cancelReports()
+			<-pollersDone
+		}
+	}
 	cancelPolls()
 
-	// Pollers are done: no handler starts any more, so waiting on the group is safe now.
-	handlersDone := make(chan struct{})
-	go func() { r.handlers.Wait(); close(handlersDone) }()
+	// 2. Sweep orphans (a fetch answer lost to an aborted poll), bounded by requestTimeout
+	// and by the cut.
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
@@ -377,18 +366,62 @@ func (r *Runtime) stop(pollersDone <-chan struct{}, cancelPolls, cancelHandlers,
 		r.unlockOrphans(sctx)
 	}()
 
-	select {
-	case <-handlersDone:
-	case <-cut:
-		select {
-		case <-handlersDone:
-		case <-r.clock.After(stopLinger):
-			// A handler that ignores its context must not hold the process: its lock is no
-			// longer extended and runs out.
-			r.log.Error("handlers ignore cancellation; stopping without them", zap.Int("handlers", r.runningCount()))
+	// 3. Wait for running handlers until D. The pollers are done, so no handler starts any
+	// more and waiting on the group is safe.
+	handlersDone := make(chan struct{})
+	go func() { r.handlers.Wait(); close(handlersDone) }()
+	if !waitFor(handlersDone, deadline) {
+		// 4. Cancel them: each unlocks its task (work), within the cut.
+		if n := r.runningCount(); n > 0 {
+			r.log.Warn("shutdown timeout: cancelling running handlers", zap.Int("handlers", n), zap.Duration("timeout", timeout))
+		}
+		cancelHandlers()
+		if !waitFor(handlersDone, cut) {
+			// 5. Bound: abort every engine call; a handler that ignores its context must
+			// not hold the process: its lock is no longer extended and runs out.
+			cancelReports()
+			if !waitFor(handlersDone, r.closeAfter(stopLinger, finished)) {
+				r.log.Error("handlers ignore cancellation; stopping without them", zap.Int("handlers", r.runningCount()))
+			}
 		}
 	}
-	<-sweepDone // bounded by requestTimeout and by the cut at D + stopGrace
+	cancelHandlers()
+
+	// The sweep ends by requestTimeout, or at the cut.
+	if !waitFor(sweepDone, cut) {
+		cancelReports()
+		<-sweepDone
+	}
+}
+
+// closeAfter returns a channel closed after d on the runtime's clock, or never once
+// finished is closed.
+func (r *Runtime) closeAfter(d time.Duration, finished <-chan struct{}) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		select {
+		case <-r.clock.After(d):
+			close(ch)
+		case <-finished:
+		}
+	}()
+	return ch
+}
+
+// waitFor waits for done until limit closes; it reports whether done came first (a done
+// that is already closed wins over a limit that is too).
+func waitFor(done, limit <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	select {
+	case <-done:
+		return true
+	case <-limit:
+		return false
+	}
 }
 
 func (r *Runtime) runningCount() int {
