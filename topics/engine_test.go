@@ -33,7 +33,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 	"github.com/camunda-waitroom/camunda-waitroom/topics/topicstest"
 )
@@ -79,19 +79,19 @@ func unique(t *testing.T) string {
 	return "p-" + strings.Trim(nonWord.ReplaceAllString(t.Name(), "-"), "-") + "-" + hex.EncodeToString(b[:])
 }
 
-func camundaConfig(workerID string) config.Camunda {
-	return config.Camunda{
-		URL: engine.URL, WorkerID: workerID,
+func camundaConfig(workerID string) topics.Options {
+	return topics.Options{
+		Engine: camunda.Config{URL: engine.URL}, WorkerID: workerID,
 		AsyncResponseTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second,
-		PollBackoff:     config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
+		PollBackoff:     topics.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
 		ShutdownTimeout: 5 * time.Second, LockExtensionFraction: 0.5,
 	}
 }
 
-func topicConfig(name string) config.Topic {
-	return config.Topic{
+func topicConfig(name string) topics.Topic {
+	return topics.Topic{
 		Name: name, Handler: name, LockDuration: 10 * time.Second, MaxTasks: 5, MaxParallel: 5,
-		Retries: 3, RetryBackoff: config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
+		Retries: 3, RetryBackoff: topics.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
 	}
 }
 
@@ -105,11 +105,11 @@ type worker struct {
 }
 
 // startWorker runs a Runtime with one handler per topic until the test ends (or stop).
-func startWorker(t *testing.T, cam config.Camunda, subs []config.Topic, handlers map[string]topics.Handler) *worker {
+func startWorker(t *testing.T, cam topics.Options, subs []topics.Topic, handlers map[string]topics.Handler) *worker {
 	t.Helper()
 	reg := topics.NewRegistry()
 	for name, h := range handlers {
-		reg.Register(name, func(config.Topic, topics.Deps) (topics.Handler, error) { return h, nil })
+		reg.Register(name, func(topics.Topic, topics.Deps) (topics.Handler, error) { return h, nil })
 	}
 	m := &counters{}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
@@ -169,7 +169,7 @@ func TestCompleteWithVariables(t *testing.T) {
 	sub := topicConfig(topic)
 	sub.Variables = []string{"n", "name"}
 	var seen sync.Map
-	w := startWorker(t, camundaConfig(key+"-w"), []config.Topic{sub}, map[string]topics.Handler{
+	w := startWorker(t, camundaConfig(key+"-w"), []topics.Topic{sub}, map[string]topics.Handler{
 		topic: topics.HandlerFunc(func(_ context.Context, task *topics.Task) (topics.Complete, error) {
 			name, _ := task.String("name")
 			seen.Store(task.ID, task.ProcessInstanceID)
@@ -198,7 +198,7 @@ func TestFailTwiceThenSucceed(t *testing.T) {
 	id := engine.StartProcess(t, key, nil)
 	var mu sync.Mutex
 	var seen []string // task.Retries as each attempt saw it
-	startWorker(t, camundaConfig(key+"-w"), []config.Topic{topicConfig(topic)}, map[string]topics.Handler{
+	startWorker(t, camundaConfig(key+"-w"), []topics.Topic{topicConfig(topic)}, map[string]topics.Handler{
 		topic: topics.HandlerFunc(func(_ context.Context, task *topics.Task) (topics.Complete, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -228,7 +228,7 @@ func TestRetriesExhaustedRaisesIncident(t *testing.T) {
 	sub := topicConfig(topic)
 	sub.Retries = 2
 	var attempts atomic.Int64
-	w := startWorker(t, camundaConfig(key+"-w"), []config.Topic{sub}, map[string]topics.Handler{
+	w := startWorker(t, camundaConfig(key+"-w"), []topics.Topic{sub}, map[string]topics.Handler{
 		topic: topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) {
 			attempts.Add(1)
 			return topics.Complete{}, errors.New("payment service answered 503: try later")
@@ -257,7 +257,7 @@ func TestPanicIsFailureWithRetries(t *testing.T) {
 	id := engine.StartProcess(t, key, nil)
 	var second atomic.Value
 	var n atomic.Int64
-	w := startWorker(t, camundaConfig(key+"-w"), []config.Topic{topicConfig(topic)}, map[string]topics.Handler{
+	w := startWorker(t, camundaConfig(key+"-w"), []topics.Topic{topicConfig(topic)}, map[string]topics.Handler{
 		topic: topics.HandlerFunc(func(_ context.Context, task *topics.Task) (topics.Complete, error) {
 			if n.Add(1) == 1 {
 				var m map[string]int
@@ -295,9 +295,9 @@ func TestLockExtendedForSlowHandler(t *testing.T) {
 		}
 		return topics.Complete{}, nil
 	})
-	w1 := startWorker(t, camundaConfig(key+"-w1"), []config.Topic{sub}, map[string]topics.Handler{topic: slow})
+	w1 := startWorker(t, camundaConfig(key+"-w1"), []topics.Topic{sub}, map[string]topics.Handler{topic: slow})
 	// A second worker would take the task if the lock ran out.
-	w2 := startWorker(t, camundaConfig(key+"-w2"), []config.Topic{sub}, map[string]topics.Handler{topic: slow})
+	w2 := startWorker(t, camundaConfig(key+"-w2"), []topics.Topic{sub}, map[string]topics.Handler{topic: slow})
 	waitEnded(t, []string{id}, 30*time.Second)
 	assert.Equal(t, int64(1), handled.Load(), "handled once: the lock held")
 	assert.False(t, cancelled.Load())
@@ -330,8 +330,8 @@ func TestTwoWorkersShareTheLoad(t *testing.T) {
 			return topics.Complete{}, nil
 		})
 	}
-	startWorker(t, camundaConfig(key+"-a"), []config.Topic{sub}, map[string]topics.Handler{topic: handler("a")})
-	startWorker(t, camundaConfig(key+"-b"), []config.Topic{sub}, map[string]topics.Handler{topic: handler("b")})
+	startWorker(t, camundaConfig(key+"-a"), []topics.Topic{sub}, map[string]topics.Handler{topic: handler("a")})
+	startWorker(t, camundaConfig(key+"-b"), []topics.Topic{sub}, map[string]topics.Handler{topic: handler("b")})
 	waitEnded(t, ids, 60*time.Second)
 	mu.Lock()
 	defer mu.Unlock()
@@ -359,7 +359,7 @@ func TestShutdownUnderLoadLeavesNothingLocked(t *testing.T) {
 	cam := camundaConfig(key + "-w")
 	cam.ShutdownTimeout = 500 * time.Millisecond
 	var started, finished atomic.Int64
-	w := startWorker(t, cam, []config.Topic{sub}, map[string]topics.Handler{
+	w := startWorker(t, cam, []topics.Topic{sub}, map[string]topics.Handler{
 		topic: topics.HandlerFunc(func(ctx context.Context, _ *topics.Task) (topics.Complete, error) {
 			// Half the handlers outlive the shutdown timeout and are cancelled.
 			d := 100 * time.Millisecond
@@ -382,7 +382,7 @@ func TestShutdownUnderLoadLeavesNothingLocked(t *testing.T) {
 	assert.Positive(t, w.m.unlocked.Load(), "cancelled handlers' tasks were unlocked")
 
 	// Another worker finishes the rest at once (no lock to wait out).
-	startWorker(t, camundaConfig(key+"-w2"), []config.Topic{sub}, map[string]topics.Handler{
+	startWorker(t, camundaConfig(key+"-w2"), []topics.Topic{sub}, map[string]topics.Handler{
 		topic: topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil }),
 	})
 	waitEnded(t, ids, 30*time.Second)
@@ -396,12 +396,12 @@ func TestStopLeavesNoGhostPoll(t *testing.T) {
 	key, topic := deploy(t)
 	sub := topicConfig(topic)
 	done := topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil })
-	w1 := startWorker(t, camundaConfig(key+"-w1"), []config.Topic{sub}, map[string]topics.Handler{topic: done})
+	w1 := startWorker(t, camundaConfig(key+"-w1"), []topics.Topic{sub}, map[string]topics.Handler{topic: done})
 	topicstest.Eventually(t, 10*time.Second, func() bool { return w1.rt.Ready() == nil }, "worker not ready")
 	w1.stop(t)
 
 	id := engine.StartProcess(t, key, nil)
-	startWorker(t, camundaConfig(key+"-w2"), []config.Topic{sub}, map[string]topics.Handler{topic: done})
+	startWorker(t, camundaConfig(key+"-w2"), []topics.Topic{sub}, map[string]topics.Handler{topic: done})
 	waitEnded(t, []string{id}, 5*time.Second)
 }
 
@@ -445,7 +445,7 @@ func TestLockLost(t *testing.T) {
 			started := make(chan string, 1)
 			release := make(chan struct{})
 			var cause atomic.Value
-			w := startWorker(t, camundaConfig(key+"-w"), []config.Topic{sub}, map[string]topics.Handler{
+			w := startWorker(t, camundaConfig(key+"-w"), []topics.Topic{sub}, map[string]topics.Handler{
 				topic: topics.HandlerFunc(func(ctx context.Context, task *topics.Task) (topics.Complete, error) {
 					started <- task.ID
 					select {
@@ -484,12 +484,12 @@ func TestLockLost(t *testing.T) {
 func TestReadyAndUnknownHandler(t *testing.T) {
 	topicstest.Need(t, engine)
 	t.Parallel()
-	_, err := topics.New(camundaConfig("x"), []config.Topic{topicConfig("a")}, topics.NewRegistry(), topics.Deps{}, nil)
+	_, err := topics.New(camundaConfig("x"), []topics.Topic{topicConfig("a")}, topics.NewRegistry(), topics.Deps{}, nil)
 	assert.ErrorIs(t, err, topics.ErrUnknownHandler)
 
 	cam := camundaConfig("ready-w")
-	cam.URL = "http://127.0.0.1:1/engine-rest" // nothing listens
-	w := startWorker(t, cam, []config.Topic{topicConfig("ready-topic")}, map[string]topics.Handler{
+	cam.Engine.URL = "http://127.0.0.1:1/engine-rest" // nothing listens
+	w := startWorker(t, cam, []topics.Topic{topicConfig("ready-topic")}, map[string]topics.Handler{
 		"ready-topic": topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil }),
 	})
 	topicstest.Eventually(t, 10*time.Second, func() bool { return w.m.fetchErrors.Load() >= 3 }, "no poll errors")
@@ -502,7 +502,7 @@ func TestReadyAndUnknownHandler(t *testing.T) {
 func TestEngineVersion(t *testing.T) {
 	topicstest.Need(t, engine)
 	t.Parallel()
-	w := startWorker(t, camundaConfig("version-w"), []config.Topic{topicConfig("version-topic")}, map[string]topics.Handler{
+	w := startWorker(t, camundaConfig("version-w"), []topics.Topic{topicConfig("version-topic")}, map[string]topics.Handler{
 		"version-topic": topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil }),
 	})
 	topicstest.Eventually(t, 30*time.Second, func() bool { return w.rt.Ready() == nil }, "worker not ready: %v", w.rt.Ready())
@@ -522,7 +522,7 @@ func TestEngineRestart(t *testing.T) {
 	}
 	key, topic := deploy(t)
 	var handled atomic.Int64
-	w := startWorker(t, camundaConfig(key+"-w"), []config.Topic{topicConfig(topic)}, map[string]topics.Handler{
+	w := startWorker(t, camundaConfig(key+"-w"), []topics.Topic{topicConfig(topic)}, map[string]topics.Handler{
 		topic: topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) {
 			handled.Add(1)
 			return topics.Complete{}, nil
@@ -562,12 +562,12 @@ func helperWorker() int {
 	}
 	defer out.Close()
 	var mu sync.Mutex
-	cam := config.Camunda{URL: parts[0], WorkerID: parts[1], AsyncResponseTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second,
-		PollBackoff: config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}, ShutdownTimeout: 5 * time.Second, LockExtensionFraction: 0.5}
-	sub := config.Topic{Name: parts[2], Handler: "h", LockDuration: 10 * time.Second, MaxTasks: 2, MaxParallel: 2, Retries: 3,
-		RetryBackoff: config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}}
+	cam := topics.Options{Engine: camunda.Config{URL: parts[0]}, WorkerID: parts[1], AsyncResponseTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second,
+		PollBackoff: topics.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}, ShutdownTimeout: 5 * time.Second, LockExtensionFraction: 0.5}
+	sub := topics.Topic{Name: parts[2], Handler: "h", LockDuration: 10 * time.Second, MaxTasks: 2, MaxParallel: 2, Retries: 3,
+		RetryBackoff: topics.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}}
 	reg := topics.NewRegistry()
-	reg.Register("h", func(config.Topic, topics.Deps) (topics.Handler, error) {
+	reg.Register("h", func(topics.Topic, topics.Deps) (topics.Handler, error) {
 		return topics.HandlerFunc(func(ctx context.Context, task *topics.Task) (topics.Complete, error) {
 			select {
 			case <-time.After(30 * time.Millisecond): // the work
@@ -580,7 +580,7 @@ func helperWorker() int {
 			return topics.Complete{}, err
 		}), nil
 	})
-	rt, err := topics.New(cam, []config.Topic{sub}, reg, topics.Deps{}, zap.NewNop())
+	rt, err := topics.New(cam, []topics.Topic{sub}, reg, topics.Deps{}, zap.NewNop())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -662,7 +662,7 @@ func TestShutdownWithStubbornHandler(t *testing.T) {
 	started := make(chan struct{})
 	release := make(chan struct{})
 	returned := make(chan struct{})
-	w := startWorker(t, cam, []config.Topic{topicConfig(topic)}, map[string]topics.Handler{
+	w := startWorker(t, cam, []topics.Topic{topicConfig(topic)}, map[string]topics.Handler{
 		topic: topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) {
 			defer close(returned)
 			close(started)
@@ -708,10 +708,10 @@ func TestWarnSharedTopics(t *testing.T) {
 	sub := topicConfig(topic)
 	sub.TenantIDIn = []string{"mine"}
 	reg := topics.NewRegistry()
-	reg.Register(topic, func(config.Topic, topics.Deps) (topics.Handler, error) {
+	reg.Register(topic, func(topics.Topic, topics.Deps) (topics.Handler, error) {
 		return topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil }), nil
 	})
-	rt, err := topics.New(mine, []config.Topic{sub}, reg, topics.Deps{}, zap.New(core))
+	rt, err := topics.New(mine, []topics.Topic{sub}, reg, topics.Deps{}, zap.New(core))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

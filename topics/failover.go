@@ -3,7 +3,6 @@ package topics
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -11,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 )
@@ -58,17 +56,18 @@ type Failover struct {
 	announced    map[string]bool
 }
 
-// NewFailover builds the failover loop for worker cam.WorkerID. opts may set the HTTP
-// client, clock and metrics as for New.
-func NewFailover(cam config.Camunda, fo config.Failover, hb Heartbeats, log *zap.Logger, opts ...Option) (*Failover, error) {
+// NewFailover builds the failover loop for worker cam.WorkerID. Zero fields of cam and fo take
+// their defaults. opts may set the HTTP client, clock and metrics as for New.
+func NewFailover(cam Options, fo FailoverOptions, hb Heartbeats, log *zap.Logger, opts ...Option) (*Failover, error) {
 	if hb == nil {
 		return nil, errors.New("topics: failover needs the heartbeat store")
 	}
-	if cam.WorkerID == "" {
-		return nil, errors.New("topics: camunda.workerId is empty")
+	cam, fo = cam.WithDefaults(), fo.WithDefaults()
+	if err := cam.validate(); err != nil {
+		return nil, err
 	}
-	if fo.HeartbeatInterval <= 0 || fo.DeadAfter < fo.HeartbeatInterval {
-		return nil, fmt.Errorf("topics: failover heartbeatInterval %s and deadAfter %s: want 0 < interval <= deadAfter", fo.HeartbeatInterval, fo.DeadAfter)
+	if err := fo.validate(); err != nil {
+		return nil, err
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -77,7 +76,6 @@ func NewFailover(cam config.Camunda, fo config.Failover, hb Heartbeats, log *zap
 	for _, opt := range opts {
 		opt(&o)
 	}
-	cam = camundaDefaults(cam)
 	hc := o.httpClient
 	own := hc == nil
 	if own {

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/repo/stores"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
@@ -49,7 +48,7 @@ func TestFailoverUnlocksADeadReplicasTasks(t *testing.T) {
 	lock(b, 1)
 	require.NoError(t, st.Beat(ctx, dead))
 
-	fo := config.Failover{Enabled: true, HeartbeatInterval: 100 * time.Millisecond, DeadAfter: 600 * time.Millisecond}
+	fo := topics.FailoverOptions{HeartbeatInterval: 100 * time.Millisecond, DeadAfter: 600 * time.Millisecond}
 	ma, mb := &counters{}, &counters{}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup

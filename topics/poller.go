@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
 )
 
@@ -254,9 +253,21 @@ func (r *Runtime) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// redactURL hides the credentials in the engine URL's user info (auth belongs in
-// camunda.auth, but a URL may still carry some).
-func redactURL(s string) string { return config.RedactDSN(s) }
+// redactURL hides the credentials a URL may carry (auth belongs in Options.Engine.Auth, but a
+// URL may still have some): its user info and its query.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User("redacted")
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "redacted"
+	}
+	return u.String()
+}
 
 // streak collapses identical consecutive poll errors into one log line.
 type streak struct {
@@ -267,7 +278,7 @@ type streak struct {
 
 func (r *Runtime) pollFailed(log *zap.Logger, st *streak, err error) {
 	r.metrics.FetchError()
-	r.setReady(fmt.Errorf("%w: engine at %s: %w", ErrNotReady, redactURL(r.cfg.URL), err))
+	r.setReady(fmt.Errorf("%w: engine at %s: %w", ErrNotReady, redactURL(r.cfg.Engine.URL), err))
 	msg := err.Error()
 	if st.count == 0 {
 		st.since = r.clock.Now()

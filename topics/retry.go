@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 )
 
 // maxErrorMessage is the engine's errorMessage column width; longer messages are cut by the
@@ -14,7 +12,7 @@ import (
 const maxErrorMessage = 666
 
 // failureFor builds the failure report for err on t under topic settings cfg.
-func failureFor(cfg config.Topic, t *Task, err error) failureRequest {
+func failureFor(cfg Topic, t *Task, err error) failureRequest {
 	retries := nextRetries(cfg.Retries, t.Retries)
 	msg := err.Error()
 	details := msg
@@ -56,7 +54,7 @@ func nextRetries(configured int, current *int) int {
 
 // retryTimeout is the delay before the engine offers a failed task again: b.Initial on the
 // first failure, doubling with each further failure, capped at b.Max.
-func retryTimeout(b config.Backoff, configured int, current *int) time.Duration {
+func retryTimeout(b Backoff, configured int, current *int) time.Duration {
 	failuresBefore := 0
 	if current != nil {
 		failuresBefore = max(configured-*current, 0)

@@ -12,7 +12,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
 )
 
@@ -21,7 +20,7 @@ import (
 // poll, lock extension for long handlers, outcome reporting with retries, and a staged
 // shutdown. Build it with New, run it with Run.
 type Runtime struct {
-	cfg     config.Camunda
+	cfg     Options
 	log     *zap.Logger
 	eng     *engine
 	hc      *http.Client
@@ -54,7 +53,7 @@ type Runtime struct {
 
 // sub is one subscribed topic and its handler slots.
 type sub struct {
-	cfg     config.Topic
+	cfg     Topic
 	handler Handler
 	// active counts running handlers plus slots reserved for the poll in flight; guarded by
 	// the group's mu.
@@ -74,14 +73,13 @@ type group struct {
 // ErrNotReady is wrapped by Ready's errors.
 var ErrNotReady = errors.New("external-task worker not ready")
 
-// New checks the subscriptions, builds one handler per topic from reg and prepares the HTTP
+// New checks the options and the subscriptions (zero fields take their defaults, see Options
+// and Topic), builds one handler per topic from reg and prepares the HTTP
 // client. Unknown handler names and topics subscribed twice are errors naming the topic.
-func New(cfg config.Camunda, subs []config.Topic, reg *Registry, deps Deps, log *zap.Logger, opts ...Option) (*Runtime, error) {
-	if cfg.URL == "" {
-		return nil, errors.New("topics: camunda.url is empty")
-	}
-	if cfg.WorkerID == "" {
-		return nil, errors.New("topics: camunda.workerId is empty")
+func New(cfg Options, subs []Topic, reg *Registry, deps Deps, log *zap.Logger, opts ...Option) (*Runtime, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -96,8 +94,12 @@ func New(cfg config.Camunda, subs []config.Topic, reg *Registry, deps Deps, log 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	cfg = camundaDefaults(cfg)
-	subs = topicDefaults(subs)
+	subs = withDefaults(subs)
+	for i, t := range subs {
+		if err := t.validate(); err != nil {
+			return nil, fmt.Errorf("topics[%d]: %w", i, err)
+		}
+	}
 	handlers, err := reg.build(subs, deps)
 	if err != nil {
 		return nil, err
@@ -145,60 +147,11 @@ func New(cfg config.Camunda, subs []config.Topic, reg *Registry, deps Deps, log 
 	return r, nil
 }
 
-// camundaDefaults fills zero settings with config.yaml's defaults, for callers that build a
-// config.Camunda in code (tests, benchmarks) rather than through config.Load. A zero
-// asyncResponseTimeout would turn long polling off and poll in a tight loop.
-func camundaDefaults(c config.Camunda) config.Camunda {
-	if c.AsyncResponseTimeout <= 0 {
-		c.AsyncResponseTimeout = 20 * time.Second
-	}
-	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 10 * time.Second
-	}
-	if c.PollBackoff.Initial <= 0 {
-		c.PollBackoff.Initial = time.Second
-	}
-	if c.PollBackoff.Max < c.PollBackoff.Initial {
-		c.PollBackoff.Max = max(30*time.Second, c.PollBackoff.Initial)
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = 30 * time.Second
-	}
-	if c.LockExtensionFraction <= 0 || c.LockExtensionFraction >= 1 {
-		c.LockExtensionFraction = 0.5
-	}
-	return c
-}
-
-// topicDefaults fills zero topic settings with config's defaults (as config.Load does).
-func topicDefaults(subs []config.Topic) []config.Topic {
-	out := make([]config.Topic, len(subs))
+// withDefaults is a copy of subs with every topic's defaults set.
+func withDefaults(subs []Topic) []Topic {
+	out := make([]Topic, len(subs))
 	for i, t := range subs {
-		if t.LockDuration <= 0 {
-			t.LockDuration = config.DefaultLockDuration
-		}
-		if t.MaxTasks <= 0 {
-			t.MaxTasks = config.DefaultMaxTasks
-		}
-		if t.MaxParallel <= 0 {
-			t.MaxParallel = config.DefaultMaxParallel
-		}
-		if t.Retries <= 0 {
-			t.Retries = config.DefaultRetries
-		}
-		if t.RetryBackoff.Initial <= 0 {
-			t.RetryBackoff.Initial = config.DefaultRetryInitial
-		}
-		if t.RetryBackoff.Max < t.RetryBackoff.Initial {
-			t.RetryBackoff.Max = max(config.DefaultRetryMax, t.RetryBackoff.Initial)
-		}
-		if t.Result.CorrelationVariable == "" {
-			t.Result.CorrelationVariable = config.DefaultCorrelationVariable
-		}
-		if t.Result.OnMissingRow == "" {
-			t.Result.OnMissingRow = config.DefaultOnMissingRow
-		}
-		out[i] = t
+		out[i] = t.WithDefaults()
 	}
 	return out
 }
@@ -228,7 +181,7 @@ func (r *Runtime) engineAnswered(version string) {
 	r.engineVersion, r.versionSeen = version, true
 	r.versionMu.Unlock()
 	if changed {
-		r.log.Info("engine answered", zap.String("engine_url", redactURL(r.cfg.URL)), zap.String("engine_version", version))
+		r.log.Info("engine answered", zap.String("engine_url", redactURL(r.cfg.Engine.URL)), zap.String("engine_version", version))
 	}
 }
 

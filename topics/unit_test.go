@@ -20,14 +20,14 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 )
 
 func ptr[T any](v T) *T { return &v }
 
 func TestNextRetriesAndTimeout(t *testing.T) {
 	t.Parallel()
-	b := config.Backoff{Initial: time.Second, Max: 5 * time.Second}
+	b := Backoff{Initial: time.Second, Max: 5 * time.Second}
 	tests := []struct {
 		name       string
 		configured int
@@ -53,7 +53,7 @@ func TestNextRetriesAndTimeout(t *testing.T) {
 
 func TestFailureFor(t *testing.T) {
 	t.Parallel()
-	topic := config.Topic{Retries: 3, RetryBackoff: config.Backoff{Initial: time.Second, Max: time.Minute}}
+	topic := Topic{Retries: 3, RetryBackoff: Backoff{Initial: time.Second, Max: time.Minute}}
 	task := &Task{}
 
 	fr := failureFor(topic, task, errors.New("boom"))
@@ -98,12 +98,12 @@ func TestCutMessage(t *testing.T) {
 
 func TestFetchRequestShape(t *testing.T) {
 	t.Parallel()
-	topic := config.Topic{
+	topic := Topic{
 		Name: "t/one", LockDuration: 2 * time.Second, MaxTasks: 5, MaxParallel: 3,
 		Variables: []string{"a", "b"}, LocalVariables: true, BusinessKey: "bk",
 		ProcessDefinitionKeyIn:      []string{"p1", "p2"},
 		ProcessDefinitionVersionTag: "v1", TenantIDIn: []string{"t1"},
-		ProcessVariables:           []config.VariableMatch{{Name: "Region", Value: "EU"}, {Name: "n", Value: 3}},
+		ProcessVariables:           []VariableMatch{{Name: "Region", Value: "EU"}, {Name: "n", Value: 3}},
 		IncludeExtensionProperties: true,
 	}
 	g := &group{usePriority: true, sorting: "createTime:desc", subs: []*sub{{cfg: topic}}, freed: make(chan struct{}, 1)}
@@ -136,12 +136,12 @@ func TestFetchRequestShape(t *testing.T) {
 	assert.NotContains(t, tp, "withoutTenantId")
 	assert.NotContains(t, tp, "processDefinitionKey")
 
-	wt, err := json.Marshal(buildTopic(config.Topic{Name: "x", LockDuration: time.Second, WithoutTenantID: true, ProcessDefinitionKey: "k"}))
+	wt, err := json.Marshal(buildTopic(Topic{Name: "x", LockDuration: time.Second, WithoutTenantID: true, ProcessDefinitionKey: "k"}))
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"topicName":"x","lockDuration":1000,"withoutTenantId":true,"processDefinitionKey":"k"}`, string(wt), "withoutTenantId is a bool")
 
 	// No sorting configured: no sorting key at all (engine order).
-	g2 := &group{subs: []*sub{{cfg: config.Topic{Name: "y", LockDuration: time.Second, MaxTasks: 1, MaxParallel: 1}}}, freed: make(chan struct{}, 1)}
+	g2 := &group{subs: []*sub{{cfg: Topic{Name: "y", LockDuration: time.Second, MaxTasks: 1, MaxParallel: 1}}}, freed: make(chan struct{}, 1)}
 	req2, _, _ := g2.plan("w", time.Second)
 	b2, _ := json.Marshal(req2)
 	assert.NotContains(t, string(b2), "sorting")
@@ -150,8 +150,8 @@ func TestFetchRequestShape(t *testing.T) {
 
 func TestPlanReservesSlots(t *testing.T) {
 	t.Parallel()
-	a := &sub{cfg: config.Topic{Name: "a", LockDuration: time.Second, MaxTasks: 10, MaxParallel: 4}}
-	b := &sub{cfg: config.Topic{Name: "b", LockDuration: time.Second, MaxTasks: 2, MaxParallel: 10}}
+	a := &sub{cfg: Topic{Name: "a", LockDuration: time.Second, MaxTasks: 10, MaxParallel: 4}}
+	b := &sub{cfg: Topic{Name: "b", LockDuration: time.Second, MaxTasks: 2, MaxParallel: 10}}
 	g := &group{subs: []*sub{a, b}, freed: make(chan struct{}, 1)}
 
 	req, reserved, ok := g.plan("w", 20*time.Second)
@@ -264,22 +264,22 @@ func TestRegistryBuild(t *testing.T) {
 	t.Parallel()
 	reg := NewRegistry()
 	h := HandlerFunc(func(context.Context, *Task) (Complete, error) { return Complete{}, nil })
-	reg.Register("known", func(config.Topic, Deps) (Handler, error) { return h, nil })
-	reg.Register("broken", func(config.Topic, Deps) (Handler, error) { return nil, errors.New("needs a store") })
+	reg.Register("known", func(Topic, Deps) (Handler, error) { return h, nil })
+	reg.Register("broken", func(Topic, Deps) (Handler, error) { return nil, errors.New("needs a store") })
 	assert.Panics(t, func() { reg.Register("known", nil) })
 
-	_, err := reg.build([]config.Topic{{Name: "a", Handler: "nope"}}, Deps{})
+	_, err := reg.build([]Topic{{Name: "a", Handler: "nope"}}, Deps{})
 	assert.ErrorIs(t, err, ErrUnknownHandler)
 	assert.ErrorContains(t, err, `"a"`)
 	assert.ErrorContains(t, err, `"nope"`)
 
-	_, err = reg.build([]config.Topic{{Name: "a", Handler: "known"}, {Name: "a", Handler: "known"}}, Deps{})
+	_, err = reg.build([]Topic{{Name: "a", Handler: "known"}, {Name: "a", Handler: "known"}}, Deps{})
 	assert.ErrorContains(t, err, `topic "a" is subscribed twice`)
 
-	_, err = reg.build([]config.Topic{{Name: "b", Handler: "broken"}}, Deps{})
+	_, err = reg.build([]Topic{{Name: "b", Handler: "broken"}}, Deps{})
 	assert.ErrorContains(t, err, "needs a store")
 
-	hs, err := reg.build([]config.Topic{{Name: "known"}}, Deps{})
+	hs, err := reg.build([]Topic{{Name: "known"}}, Deps{})
 	require.NoError(t, err)
 	assert.Len(t, hs, 1, "handler defaults to the topic name")
 }
@@ -299,12 +299,12 @@ func TestRunHandlerRecoversPanics(t *testing.T) {
 
 func TestNewHTTPClientTimeout(t *testing.T) {
 	t.Parallel()
-	hc, err := newHTTPClient(config.Camunda{AsyncResponseTimeout: 20 * time.Second}, nil)
+	hc, err := newHTTPClient(Options{AsyncResponseTimeout: 20 * time.Second}, nil)
 	require.NoError(t, err)
 	assert.Greater(t, hc.Timeout, 20*time.Second)
-	_, err = newHTTPClient(config.Camunda{TLS: config.TLS{CAFile: "/nonexistent.pem"}}, nil)
+	_, err = newHTTPClient(Options{Engine: camunda.Config{TLS: camunda.TLS{CAFile: "/nonexistent.pem"}}}, nil)
 	assert.ErrorContains(t, err, "camunda.tls.caFile")
-	hc, err = newHTTPClient(config.Camunda{TLS: config.TLS{InsecureSkipVerify: true}}, nil)
+	hc, err = newHTTPClient(Options{Engine: camunda.Config{TLS: camunda.TLS{InsecureSkipVerify: true}}}, nil)
 	require.NoError(t, err)
 	assert.True(t, hc.Transport.(*http.Transport).TLSClientConfig.InsecureSkipVerify)
 }
@@ -313,12 +313,12 @@ func TestAuthHeader(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		auth config.CamundaAuth
+		auth camunda.Auth
 		want string
 	}{
-		{"none", config.CamundaAuth{}, ""},
-		{"basic", config.CamundaAuth{Username: "demo", Password: "s3cret"}, "Basic ZGVtbzpzM2NyZXQ="},
-		{"bearer", config.CamundaAuth{Token: "tok"}, "Bearer tok"},
+		{"none", camunda.Auth{}, ""},
+		{"basic", camunda.Auth{Username: "demo", Password: "s3cret"}, "Basic ZGVtbzpzM2NyZXQ="},
+		{"bearer", camunda.Auth{Token: "tok"}, "Bearer tok"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -328,7 +328,7 @@ func TestAuthHeader(t *testing.T) {
 				w.WriteHeader(http.StatusNoContent)
 			}))
 			defer srv.Close()
-			cfg := config.Camunda{URL: srv.URL, WorkerID: "w", Auth: tc.auth, RequestTimeout: time.Second, AsyncResponseTimeout: time.Second}
+			cfg := Options{Engine: camunda.Config{URL: srv.URL, Auth: tc.auth}, WorkerID: "w", RequestTimeout: time.Second, AsyncResponseTimeout: time.Second}
 			hc, err := newHTTPClient(cfg, nil)
 			require.NoError(t, err)
 			defer hc.CloseIdleConnections()
@@ -346,7 +346,7 @@ func TestEngineErrorKeepsMessage(t *testing.T) {
 		_, _ = w.Write([]byte(`{"type":"RestException","message":"External task with id t1 does not exist"}`))
 	}))
 	defer srv.Close()
-	cfg := config.Camunda{URL: srv.URL + "/", WorkerID: "w", RequestTimeout: time.Second, AsyncResponseTimeout: time.Second}
+	cfg := Options{Engine: camunda.Config{URL: srv.URL + "/"}, WorkerID: "w", RequestTimeout: time.Second, AsyncResponseTimeout: time.Second}
 	hc, err := newHTTPClient(cfg, nil)
 	require.NoError(t, err)
 	defer hc.CloseIdleConnections()
@@ -365,45 +365,73 @@ func TestTLSWithCustomCA(t *testing.T) {
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
 
-	call := func(tlsCfg config.TLS) error {
-		cfg := config.Camunda{URL: srv.URL, WorkerID: "w", TLS: tlsCfg, RequestTimeout: 5 * time.Second, AsyncResponseTimeout: time.Second}
+	call := func(tlsCfg camunda.TLS) error {
+		cfg := Options{Engine: camunda.Config{URL: srv.URL, TLS: tlsCfg}, WorkerID: "w", RequestTimeout: 5 * time.Second, AsyncResponseTimeout: time.Second}
 		hc, err := newHTTPClient(cfg, nil)
 		require.NoError(t, err)
 		defer hc.CloseIdleConnections()
 		_, err = newEngine(cfg, hc).version(context.Background())
 		return err
 	}
-	assert.Error(t, call(config.TLS{}), "an unknown CA is refused")
-	assert.NoError(t, call(config.TLS{CAFile: caFile}))
-	assert.NoError(t, call(config.TLS{InsecureSkipVerify: true}))
+	assert.Error(t, call(camunda.TLS{}), "an unknown CA is refused")
+	assert.NoError(t, call(camunda.TLS{CAFile: caFile}))
+	assert.NoError(t, call(camunda.TLS{InsecureSkipVerify: true}))
 }
 
 func TestDefaultsForZeroSettings(t *testing.T) {
 	t.Parallel()
-	c := camundaDefaults(config.Camunda{})
+	c := Options{}.WithDefaults()
 	assert.Equal(t, 20*time.Second, c.AsyncResponseTimeout, "zero would turn long polling off")
 	assert.Equal(t, 30*time.Second, c.ShutdownTimeout)
 	assert.Equal(t, 0.5, c.LockExtensionFraction)
-	assert.Equal(t, config.Backoff{Initial: time.Second, Max: 30 * time.Second}, c.PollBackoff)
+	assert.Equal(t, Backoff{Initial: time.Second, Max: 30 * time.Second}, c.PollBackoff)
 
-	kept := camundaDefaults(config.Camunda{AsyncResponseTimeout: time.Second, ShutdownTimeout: time.Minute})
+	kept := Options{AsyncResponseTimeout: time.Second, ShutdownTimeout: time.Minute}.WithDefaults()
 	assert.Equal(t, time.Second, kept.AsyncResponseTimeout)
 	assert.Equal(t, time.Minute, kept.ShutdownTimeout)
+	assert.Equal(t, Backoff{Initial: time.Minute, Max: time.Minute}, Backoff{Initial: time.Minute}.withDefaults(time.Second, 30*time.Second),
+		"a default max below the initial wait is raised to it")
 
-	ts := topicDefaults([]config.Topic{{Name: "a"}, {Name: "b", MaxParallel: 2, Retries: 1}})
-	assert.Equal(t, config.DefaultLockDuration, ts[0].LockDuration)
-	assert.Equal(t, config.DefaultMaxTasks, ts[0].MaxTasks)
-	assert.Equal(t, config.DefaultMaxParallel, ts[0].MaxParallel)
-	assert.Equal(t, config.DefaultRetries, ts[0].Retries)
+	ts := withDefaults([]Topic{{Name: "a"}, {Name: "b", MaxParallel: 2, Retries: 1}})
+	assert.Equal(t, LockDurationDefault, ts[0].LockDuration)
+	assert.Equal(t, MaxTasksDefault, ts[0].MaxTasks)
+	assert.Equal(t, MaxParallelDefault, ts[0].MaxParallel)
+	assert.Equal(t, RetriesDefault, ts[0].Retries)
 	assert.Equal(t, 2, ts[1].MaxParallel)
 	assert.Equal(t, 1, ts[1].Retries)
 }
+
+// Options that cannot work are refused, naming the field.
+func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
+	ok := Options{Engine: camunda.Config{URL: "http://engine/engine-rest"}, WorkerID: "w"}
+	for name, tc := range map[string]struct {
+		o    Options
+		want string
+	}{
+		"no url":       {Options{WorkerID: "w"}, "Options.Engine.URL"},
+		"no worker":    {Options{Engine: ok.Engine}, "Options.WorkerID"},
+		"fraction":     {func() Options { o := ok; o.LockExtensionFraction = 1; return o }(), "Options.LockExtensionFraction"},
+		"poll backoff": {func() Options { o := ok; o.PollBackoff = Backoff{Initial: time.Minute, Max: time.Second}; return o }(), "Options.PollBackoff"},
+	} {
+		_, err := New(tc.o, nil, nil, Deps{}, nil)
+		require.ErrorContains(t, err, tc.want, name)
+	}
+	_, err := New(ok, []Topic{{Name: "a", LockDuration: -time.Second}}, nil, Deps{}, nil)
+	require.ErrorContains(t, err, `topics[0]: topic "a": LockDuration`)
+	_, err = NewFailover(ok, FailoverOptions{HeartbeatInterval: time.Minute, DeadAfter: time.Second}, nopBeats{}, nil)
+	require.ErrorContains(t, err, "DeadAfter")
+	_, err = New(ok, nil, nil, Deps{}, nil)
+	require.NoError(t, err)
+}
+
+type nopBeats struct{ Heartbeats }
 
 // The engine's version is logged when it first answers and again only when it changes; it is
 // kept as the engine wrote it (Operaton numbers its releases 1.x, not 7.x).
 func TestEngineVersionLoggedOnChange(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	r := &Runtime{cfg: config.Camunda{URL: "http://user:secret@engine:8080/engine-rest"}, log: zap.New(core)}
+	r := &Runtime{cfg: Options{Engine: camunda.Config{URL: "http://user:secret@engine:8080/engine-rest"}}, log: zap.New(core)}
 	require.Empty(t, r.EngineVersion())
 
 	for _, v := range []string{"1.0.3", "1.0.3", "7.24.0", "7.24.0"} {
