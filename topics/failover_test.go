@@ -56,7 +56,7 @@ func TestFailoverUnlocksADeadReplicasTasks(t *testing.T) {
 		id string
 		m  *counters
 	}{{a, ma}, {b, mb}} {
-		f, err := topics.NewFailover(camundaConfig(r.id), fo, st, zaptest.NewLogger(t), topics.WithMetrics(r.m))
+		f, err := topics.NewFailover(camundaConfig(r.id), fo, storeBeats{st}, zaptest.NewLogger(t), topics.WithMetrics(r.m))
 		require.NoError(t, err)
 		wg.Go(func() { _ = f.Run(runCtx) })
 	}
@@ -84,4 +84,16 @@ func TestFailoverUnlocksADeadReplicasTasks(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ws, 1, "stopped replicas delete their rows; the dead one's stays until it is forgotten: %+v", ws)
 	require.Equal(t, dead, ws[0].WorkerID)
+}
+
+// storeBeats adapts the store's heartbeat record to topics.Heartbeats, as the daemon does.
+type storeBeats struct{ repo.Heartbeats }
+
+func (h storeBeats) Workers(ctx context.Context) ([]topics.WorkerBeat, error) {
+	ws, err := h.Heartbeats.Workers(ctx)
+	out := make([]topics.WorkerBeat, len(ws))
+	for i, w := range ws {
+		out[i] = topics.WorkerBeat{WorkerID: w.WorkerID, Age: w.Age}
+	}
+	return out, err
 }

@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 	var fo *topics.Failover
 	if cfg.Failover.Enabled {
-		fo, err = topics.NewFailover(topicsOptions(cfg), failoverOptions(cfg), store, log, topics.WithHTTPClient(hc), topics.WithMetrics(m))
+		fo, err = topics.NewFailover(topicsOptions(cfg), failoverOptions(cfg), heartbeats{store}, log, topics.WithHTTPClient(hc), topics.WithMetrics(m))
 		if err != nil {
 			return err
 		}

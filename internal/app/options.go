@@ -1,10 +1,13 @@
 package app
 
 import (
+	"context"
+
 	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/httpapi"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/retention"
+	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 	"github.com/camunda-waitroom/camunda-waitroom/topics/result"
 	"github.com/camunda-waitroom/camunda-waitroom/waitroom"
@@ -136,4 +139,18 @@ func resultOptions(r config.Result) result.Options {
 // the loop at all).
 func failoverOptions(cfg *config.Config) topics.FailoverOptions {
 	return topics.FailoverOptions{HeartbeatInterval: cfg.Failover.HeartbeatInterval, DeadAfter: cfg.Failover.DeadAfter}
+}
+
+// heartbeats adapts the store's heartbeat record (repo.Heartbeats) to the failover loop's
+// (topics.Heartbeats): topics does not know the store.
+type heartbeats struct{ repo.Heartbeats }
+
+// Workers converts the store's rows to the failover loop's type.
+func (h heartbeats) Workers(ctx context.Context) ([]topics.WorkerBeat, error) {
+	ws, err := h.Heartbeats.Workers(ctx)
+	out := make([]topics.WorkerBeat, len(ws))
+	for i, w := range ws {
+		out[i] = topics.WorkerBeat{WorkerID: w.WorkerID, Age: w.Age}
+	}
+	return out, err
 }
