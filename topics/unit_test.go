@@ -3,13 +3,8 @@ package topics
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +12,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -295,155 +286,4 @@ func TestRunHandlerRecoversPanics(t *testing.T) {
 	assert.Nil(t, f.Retries, "a panic is retried like any failure")
 	assert.Contains(t, f.Details, "kaput")
 	assert.Contains(t, f.Details, "goroutine", "details carry the stack")
-}
-
-func TestNewHTTPClientTimeout(t *testing.T) {
-	t.Parallel()
-	hc, err := newHTTPClient(Options{AsyncResponseTimeout: 20 * time.Second}, nil)
-	require.NoError(t, err)
-	assert.Greater(t, hc.Timeout, 20*time.Second)
-	_, err = newHTTPClient(Options{Engine: camunda.Config{TLS: camunda.TLS{CAFile: "/nonexistent.pem"}}}, nil)
-	assert.ErrorContains(t, err, "camunda.tls.caFile")
-	hc, err = newHTTPClient(Options{Engine: camunda.Config{TLS: camunda.TLS{InsecureSkipVerify: true}}}, nil)
-	require.NoError(t, err)
-	assert.True(t, hc.Transport.(*http.Transport).TLSClientConfig.InsecureSkipVerify)
-}
-
-func TestAuthHeader(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		auth camunda.Auth
-		want string
-	}{
-		{"none", camunda.Auth{}, ""},
-		{"basic", camunda.Auth{Username: "demo", Password: "s3cret"}, "Basic ZGVtbzpzM2NyZXQ="},
-		{"bearer", camunda.Auth{Token: "tok"}, "Bearer tok"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got := make(chan string, 1)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				got <- r.Header.Get("Authorization")
-				w.WriteHeader(http.StatusNoContent)
-			}))
-			defer srv.Close()
-			cfg := Options{Engine: camunda.Config{URL: srv.URL, Auth: tc.auth}, WorkerID: "w", RequestTimeout: time.Second, AsyncResponseTimeout: time.Second}
-			hc, err := newHTTPClient(cfg, nil)
-			require.NoError(t, err)
-			defer hc.CloseIdleConnections()
-			require.NoError(t, newEngine(cfg, hc).unlock(context.Background(), "t1"))
-			assert.Equal(t, tc.want, <-got)
-		})
-	}
-}
-
-func TestEngineErrorKeepsMessage(t *testing.T) {
-	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"type":"RestException","message":"External task with id t1 does not exist"}`))
-	}))
-	defer srv.Close()
-	cfg := Options{Engine: camunda.Config{URL: srv.URL + "/"}, WorkerID: "w", RequestTimeout: time.Second, AsyncResponseTimeout: time.Second}
-	hc, err := newHTTPClient(cfg, nil)
-	require.NoError(t, err)
-	defer hc.CloseIdleConnections()
-	err = newEngine(cfg, hc).complete(context.Background(), "t1", Complete{})
-	require.ErrorIs(t, err, ErrTaskGone)
-	assert.Contains(t, err.Error(), "External task with id t1 does not exist")
-	assert.Contains(t, err.Error(), "RestException")
-}
-
-func TestTLSWithCustomCA(t *testing.T) {
-	t.Parallel()
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(`{"version":"7.24.0"}`))
-	}))
-	defer srv.Close()
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
-
-	call := func(tlsCfg camunda.TLS) error {
-		cfg := Options{Engine: camunda.Config{URL: srv.URL, TLS: tlsCfg}, WorkerID: "w", RequestTimeout: 5 * time.Second, AsyncResponseTimeout: time.Second}
-		hc, err := newHTTPClient(cfg, nil)
-		require.NoError(t, err)
-		defer hc.CloseIdleConnections()
-		_, err = newEngine(cfg, hc).version(context.Background())
-		return err
-	}
-	assert.Error(t, call(camunda.TLS{}), "an unknown CA is refused")
-	assert.NoError(t, call(camunda.TLS{CAFile: caFile}))
-	assert.NoError(t, call(camunda.TLS{InsecureSkipVerify: true}))
-}
-
-func TestDefaultsForZeroSettings(t *testing.T) {
-	t.Parallel()
-	c := Options{}.WithDefaults()
-	assert.Equal(t, 20*time.Second, c.AsyncResponseTimeout, "zero would turn long polling off")
-	assert.Equal(t, 30*time.Second, c.ShutdownTimeout)
-	assert.Equal(t, 0.5, c.LockExtensionFraction)
-	assert.Equal(t, Backoff{Initial: time.Second, Max: 30 * time.Second}, c.PollBackoff)
-
-	kept := Options{AsyncResponseTimeout: time.Second, ShutdownTimeout: time.Minute}.WithDefaults()
-	assert.Equal(t, time.Second, kept.AsyncResponseTimeout)
-	assert.Equal(t, time.Minute, kept.ShutdownTimeout)
-	assert.Equal(t, Backoff{Initial: time.Minute, Max: time.Minute}, Backoff{Initial: time.Minute}.withDefaults(time.Second, 30*time.Second),
-		"a default max below the initial wait is raised to it")
-
-	ts := withDefaults([]Topic{{Name: "a"}, {Name: "b", MaxParallel: 2, Retries: 1}})
-	assert.Equal(t, LockDurationDefault, ts[0].LockDuration)
-	assert.Equal(t, MaxTasksDefault, ts[0].MaxTasks)
-	assert.Equal(t, MaxParallelDefault, ts[0].MaxParallel)
-	assert.Equal(t, RetriesDefault, ts[0].Retries)
-	assert.Equal(t, 2, ts[1].MaxParallel)
-	assert.Equal(t, 1, ts[1].Retries)
-}
-
-// Options that cannot work are refused, naming the field.
-func TestOptionsValidate(t *testing.T) {
-	t.Parallel()
-	ok := Options{Engine: camunda.Config{URL: "http://engine/engine-rest"}, WorkerID: "w"}
-	for name, tc := range map[string]struct {
-		o    Options
-		want string
-	}{
-		"no url":       {Options{WorkerID: "w"}, "Options.Engine.URL"},
-		"no worker":    {Options{Engine: ok.Engine}, "Options.WorkerID"},
-		"fraction":     {func() Options { o := ok; o.LockExtensionFraction = 1; return o }(), "Options.LockExtensionFraction"},
-		"poll backoff": {func() Options { o := ok; o.PollBackoff = Backoff{Initial: time.Minute, Max: time.Second}; return o }(), "Options.PollBackoff"},
-	} {
-		_, err := New(tc.o, nil, nil, Deps{}, nil)
-		require.ErrorContains(t, err, tc.want, name)
-	}
-	_, err := New(ok, []Topic{{Name: "a", LockDuration: -time.Second}}, nil, Deps{}, nil)
-	require.ErrorContains(t, err, `topics[0]: topic "a": LockDuration`)
-	_, err = NewFailover(ok, FailoverOptions{HeartbeatInterval: time.Minute, DeadAfter: time.Second}, nopBeats{}, nil)
-	require.ErrorContains(t, err, "DeadAfter")
-	_, err = New(ok, nil, nil, Deps{}, nil)
-	require.NoError(t, err)
-}
-
-type nopBeats struct{ Heartbeats }
-
-// The engine's version is logged when it first answers and again only when it changes; it is
-// kept as the engine wrote it (Operaton numbers its releases 1.x, not 7.x).
-func TestEngineVersionLoggedOnChange(t *testing.T) {
-	core, logs := observer.New(zap.InfoLevel)
-	r := &Runtime{cfg: Options{Engine: camunda.Config{URL: "http://user:secret@engine:8080/engine-rest"}}, log: zap.New(core)}
-	require.Empty(t, r.EngineVersion())
-
-	for _, v := range []string{"1.0.3", "1.0.3", "7.24.0", "7.24.0"} {
-		r.engineAnswered(v)
-	}
-	require.Equal(t, "7.24.0", r.EngineVersion())
-	entries := logs.FilterMessage("engine answered").All()
-	require.Len(t, entries, 2, "logged at the first answer and at the change only")
-	for i, want := range []string{"1.0.3", "7.24.0"} {
-		fields := entries[i].ContextMap()
-		assert.Equal(t, want, fields["engine_version"])
-		assert.NotContains(t, fields["engine_url"], "secret", "the URL's password is redacted")
-		assert.Contains(t, fields["engine_url"], "engine:8080/engine-rest")
-	}
 }
