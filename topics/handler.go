@@ -115,7 +115,7 @@ type Deps struct {
 // start-up; an error stops the start-up.
 type Factory func(topic Topic, deps Deps) (Handler, error)
 
-// Registry maps handler names (config topics[].handler) to factories.
+// Registry maps handler names (Topic.Handler) to factories.
 type Registry struct {
 	mu        sync.Mutex
 	factories map[string]Factory

@@ -72,8 +72,8 @@ type options struct {
 // WithHTTPClient makes the runtime use hc as is (its timeout must exceed the long poll).
 func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.httpClient = hc } }
 
-// WithTransport keeps the runtime's HTTP client (timeouts derived from config) but sends
-// through rt, e.g. for instrumentation or tests. TLS settings from config are then rt's job.
+// WithTransport keeps the runtime's HTTP client (timeouts derived from Options) but sends
+// through rt, e.g. for instrumentation or tests. Options.Engine.TLS is then rt's job.
 func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.transport = rt } }
 
 // WithClock replaces the wall clock.

@@ -1,7 +1,8 @@
 // Package result is the generic "result" handler: it reads a process's answer from the
 // task's variables and finishes the process_store row the front service waits on, DONE with
-// a payload or ERROR with an error body. It is configured only in YAML (topics[].result), so a
-// new process that ends in a result task needs no Go code:
+// a payload or ERROR with an error body. Its settings are Options, which the daemon maps from
+// a topic's YAML (topics[].result), so a new process that ends in a result task needs no Go
+// code:
 //
 //	topics:
 //	  - name: my-process/respond
