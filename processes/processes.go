@@ -6,7 +6,6 @@ package processes
 import (
 	"context"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/processes/onboarduser"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 	"github.com/camunda-waitroom/camunda-waitroom/topics/result"
@@ -39,10 +38,11 @@ func Keys() []string {
 	return out
 }
 
-// RegisterAll registers every process's handlers and the generic "result" handler.
-func RegisterAll(reg *topics.Registry) {
-	reg.Register(result.Name, result.Factory)
-	onboarduser.Register(reg)
+// RegisterAll registers every process's handlers and the generic "result" handler; those
+// that finish process_store rows write through f (nil: building them fails).
+func RegisterAll(reg *topics.Registry, f result.Finisher) {
+	reg.Register(result.Name, result.Factory(f))
+	onboarduser.Register(reg, f)
 }
 
 // DeploymentName is the name of the deployment Deploy creates; the engine's duplicate
@@ -51,7 +51,7 @@ const DeploymentName = "camunda-waitroom"
 
 // Deploy deploys every embedded model in one deployment, changed resources only: unchanged
 // models create nothing, a changed one gets a new version (camunda.deployOnStart).
-func Deploy(ctx context.Context, cfg config.Camunda, opts ...topics.Option) (topics.Deployment, error) {
+func Deploy(ctx context.Context, cfg topics.Options, opts ...topics.Option) (topics.Deployment, error) {
 	var files []topics.Resource
 	for _, m := range Models() {
 		files = append(files, topics.Resource{Name: m.Name, Data: m.Data})

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 	"github.com/camunda-waitroom/camunda-waitroom/processes"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 	"github.com/camunda-waitroom/camunda-waitroom/topics/result"
@@ -45,30 +45,16 @@ func TestModels(t *testing.T) {
 func TestRegisterAll(t *testing.T) {
 	t.Parallel()
 	reg := topics.NewRegistry()
-	processes.RegisterAll(reg)
+	processes.RegisterAll(reg, nil)
 	names := reg.Names()
 	assert.Contains(t, names, result.Name)
 	assert.Contains(t, names, "onboard-user/create-account")
 	assert.Contains(t, names, "onboard-user/prepare-response")
 
 	// Without a store the result handlers refuse to start, naming the topic.
-	_, err := topics.New(config.Camunda{URL: "http://127.0.0.1:1/engine-rest", WorkerID: "w"},
-		[]config.Topic{{Name: "onboard-user/prepare-response", Handler: "onboard-user/prepare-response"}},
+	_, err := topics.New(topics.Options{Engine: camunda.Config{URL: "http://127.0.0.1:1/engine-rest"}, WorkerID: "w"},
+		[]topics.Topic{{Name: "onboard-user/prepare-response", Handler: "onboard-user/prepare-response"}},
 		reg, topics.Deps{}, nil)
 	assert.ErrorContains(t, err, `"onboard-user/prepare-response"`)
 	assert.ErrorContains(t, err, "Finisher is nil")
 }
-
-// TestShippedConfigResolves: every topic of the shipped config.yaml names a registered
-// handler and builds with a store.
-func TestShippedConfigResolves(t *testing.T) {
-	t.Parallel()
-	cfg, _, err := config.Load("", func(string) string { return "" })
-	require.NoError(t, err)
-	reg := topics.NewRegistry()
-	processes.RegisterAll(reg)
-	_, err = topics.New(cfg.Camunda, cfg.Topics, reg, topics.Deps{Finisher: nopFinisher{}}, nil)
-	require.NoError(t, err)
-}
-
-type nopFinisher struct{ topics.Finisher }

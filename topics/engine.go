@@ -21,7 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 )
 
@@ -92,7 +91,6 @@ func retryable(err error) bool {
 type engine struct {
 	base     string
 	hc       *http.Client
-	auth     config.CamundaAuth
 	reqTO    time.Duration
 	workerID string
 }
@@ -100,18 +98,10 @@ type engine struct {
 // newHTTPClient builds the engine's HTTP client (see camunda.NewHTTPClient) with a client
 // timeout above the long-poll time, so an empty long poll is never cut by it. rt replaces
 // the transport under the login (tests).
-func newHTTPClient(cfg config.Camunda, rt http.RoundTripper) (*http.Client, error) {
-	return camunda.NewHTTPClient(ClientConfig(cfg), rt)
-}
-
-// ClientConfig maps the daemon's camunda section onto the engine client's configuration.
-func ClientConfig(cfg config.Camunda) camunda.Config {
-	return camunda.Config{
-		URL:     cfg.URL,
-		Auth:    camunda.Auth{Username: cfg.Auth.Username, Password: cfg.Auth.Password, Token: cfg.Auth.Token},
-		TLS:     camunda.TLS{CAFile: cfg.TLS.CAFile, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify},
-		Timeout: longPollHTTPTimeout(cfg.AsyncResponseTimeout),
-	}
+func newHTTPClient(o Options, rt http.RoundTripper) (*http.Client, error) {
+	cfg := o.Engine
+	cfg.Timeout = longPollHTTPTimeout(o.AsyncResponseTimeout)
+	return camunda.NewHTTPClient(cfg, rt)
 }
 
 // longPollHTTPTimeout is the HTTP deadline of a long poll: the engine answers at
@@ -124,12 +114,12 @@ func longPollHTTPTimeout(async time.Duration) time.Duration {
 	return async + margin
 }
 
-func newEngine(cfg config.Camunda, hc *http.Client) *engine {
+func newEngine(cfg Options, hc *http.Client) *engine {
 	to := cfg.RequestTimeout
 	if to <= 0 {
 		to = 10 * time.Second
 	}
-	return &engine{base: strings.TrimRight(cfg.URL, "/"), hc: hc, auth: cfg.Auth, reqTO: to, workerID: cfg.WorkerID}
+	return &engine{base: strings.TrimRight(cfg.Engine.URL, "/"), hc: hc, reqTO: to, workerID: cfg.WorkerID}
 }
 
 // do sends one request and decodes a 2xx JSON answer into out (when out is not nil).
@@ -272,7 +262,7 @@ func (lt lockedTask) task() *Task {
 }
 
 // buildTopic is the fetch-request entry for a subscription asking for at most one batch.
-func buildTopic(s config.Topic) fetchTopic {
+func buildTopic(s Topic) fetchTopic {
 	ft := fetchTopic{
 		TopicName:                   s.Name,
 		LockDuration:                s.LockDuration.Milliseconds(),
@@ -428,7 +418,8 @@ func (e *engine) deploy(ctx context.Context, name, source, tenantID string, file
 // deploy-changed-only: a restart with unchanged models creates nothing, a changed file gets a
 // new version. With cfg.TenantID the deployment belongs to that tenant. opts may inject an
 // HTTP client (WithHTTPClient).
-func Deploy(ctx context.Context, cfg config.Camunda, name string, files []Resource, opts ...Option) (Deployment, error) {
+func Deploy(ctx context.Context, cfg Options, name string, files []Resource, opts ...Option) (Deployment, error) {
+	cfg = cfg.WithDefaults()
 	o := options{}
 	for _, opt := range opts {
 		opt(&o)

@@ -12,17 +12,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/signal"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,9 +26,8 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 	"github.com/camunda-waitroom/camunda-waitroom/topics/topicstest"
 )
@@ -79,19 +73,19 @@ func unique(t *testing.T) string {
 	return "p-" + strings.Trim(nonWord.ReplaceAllString(t.Name(), "-"), "-") + "-" + hex.EncodeToString(b[:])
 }
 
-func camundaConfig(workerID string) config.Camunda {
-	return config.Camunda{
-		URL: engine.URL, WorkerID: workerID,
+func camundaConfig(workerID string) topics.Options {
+	return topics.Options{
+		Engine: camunda.Config{URL: engine.URL}, WorkerID: workerID,
 		AsyncResponseTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second,
-		PollBackoff:     config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
+		PollBackoff:     topics.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
 		ShutdownTimeout: 5 * time.Second, LockExtensionFraction: 0.5,
 	}
 }
 
-func topicConfig(name string) config.Topic {
-	return config.Topic{
+func topicConfig(name string) topics.Topic {
+	return topics.Topic{
 		Name: name, Handler: name, LockDuration: 10 * time.Second, MaxTasks: 5, MaxParallel: 5,
-		Retries: 3, RetryBackoff: config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
+		Retries: 3, RetryBackoff: topics.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
 	}
 }
 
@@ -105,11 +99,11 @@ type worker struct {
 }
 
 // startWorker runs a Runtime with one handler per topic until the test ends (or stop).
-func startWorker(t *testing.T, cam config.Camunda, subs []config.Topic, handlers map[string]topics.Handler) *worker {
+func startWorker(t *testing.T, cam topics.Options, subs []topics.Topic, handlers map[string]topics.Handler) *worker {
 	t.Helper()
 	reg := topics.NewRegistry()
 	for name, h := range handlers {
-		reg.Register(name, func(config.Topic, topics.Deps) (topics.Handler, error) { return h, nil })
+		reg.Register(name, func(topics.Topic, topics.Deps) (topics.Handler, error) { return h, nil })
 	}
 	m := &counters{}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
@@ -169,7 +163,7 @@ func TestCompleteWithVariables(t *testing.T) {
 	sub := topicConfig(topic)
 	sub.Variables = []string{"n", "name"}
 	var seen sync.Map
-	w := startWorker(t, camundaConfig(key+"-w"), []config.Topic{sub}, map[string]topics.Handler{
+	w := startWorker(t, camundaConfig(key+"-w"), []topics.Topic{sub}, map[string]topics.Handler{
 		topic: topics.HandlerFunc(func(_ context.Context, task *topics.Task) (topics.Complete, error) {
 			name, _ := task.String("name")
 			seen.Store(task.ID, task.ProcessInstanceID)
@@ -198,7 +192,7 @@ func TestFailTwiceThenSucceed(t *testing.T) {
 	id := engine.StartProcess(t, key, nil)
 	var mu sync.Mutex
 	var seen []string // task.Retries as each attempt saw it
-	startWorker(t, camundaConfig(key+"-w"), []config.Topic{topicConfig(topic)}, map[string]topics.Handler{
+	startWorker(t, camundaConfig(key+"-w"), []topics.Topic{topicConfig(topic)}, map[string]topics.Handler{
 		topic: topics.HandlerFunc(func(_ context.Context, task *topics.Task) (topics.Complete, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -228,7 +222,7 @@ func TestRetriesExhaustedRaisesIncident(t *testing.T) {
 	sub := topicConfig(topic)
 	sub.Retries = 2
 	var attempts atomic.Int64
-	w := startWorker(t, camundaConfig(key+"-w"), []config.Topic{sub}, map[string]topics.Handler{
+	w := startWorker(t, camundaConfig(key+"-w"), []topics.Topic{sub}, map[string]topics.Handler{
 		topic: topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) {
 			attempts.Add(1)
 			return topics.Complete{}, errors.New("payment service answered 503: try later")
@@ -257,7 +251,7 @@ func TestPanicIsFailureWithRetries(t *testing.T) {
 	id := engine.StartProcess(t, key, nil)
 	var second atomic.Value
 	var n atomic.Int64
-	w := startWorker(t, camundaConfig(key+"-w"), []config.Topic{topicConfig(topic)}, map[string]topics.Handler{
+	w := startWorker(t, camundaConfig(key+"-w"), []topics.Topic{topicConfig(topic)}, map[string]topics.Handler{
 		topic: topics.HandlerFunc(func(_ context.Context, task *topics.Task) (topics.Complete, error) {
 			if n.Add(1) == 1 {
 				var m map[string]int
@@ -295,441 +289,12 @@ func TestLockExtendedForSlowHandler(t *testing.T) {
 		}
 		return topics.Complete{}, nil
 	})
-	w1 := startWorker(t, camundaConfig(key+"-w1"), []config.Topic{sub}, map[string]topics.Handler{topic: slow})
+	w1 := startWorker(t, camundaConfig(key+"-w1"), []topics.Topic{sub}, map[string]topics.Handler{topic: slow})
 	// A second worker would take the task if the lock ran out.
-	w2 := startWorker(t, camundaConfig(key+"-w2"), []config.Topic{sub}, map[string]topics.Handler{topic: slow})
+	w2 := startWorker(t, camundaConfig(key+"-w2"), []topics.Topic{sub}, map[string]topics.Handler{topic: slow})
 	waitEnded(t, []string{id}, 30*time.Second)
 	assert.Equal(t, int64(1), handled.Load(), "handled once: the lock held")
 	assert.False(t, cancelled.Load())
 	assert.GreaterOrEqual(t, w1.m.extended.Load()+w2.m.extended.Load(), int64(3), "extended about every second for 5s")
 	assert.Zero(t, w1.m.lockLost.Load()+w2.m.lockLost.Load())
-}
-
-func TestTwoWorkersShareTheLoad(t *testing.T) {
-	topicstest.Need(t, engine)
-	t.Parallel()
-	key, topic := deploy(t)
-	const n = 30
-	var ids []string
-	for range n {
-		ids = append(ids, engine.StartProcess(t, key, nil))
-	}
-	sub := topicConfig(topic)
-	sub.MaxTasks, sub.MaxParallel = 2, 2
-	var mu sync.Mutex
-	byTask := map[string][]string{}
-	handler := func(worker string) topics.Handler {
-		return topics.HandlerFunc(func(ctx context.Context, task *topics.Task) (topics.Complete, error) {
-			mu.Lock()
-			byTask[task.ID] = append(byTask[task.ID], worker)
-			mu.Unlock()
-			select {
-			case <-time.After(50 * time.Millisecond): // the work
-			case <-ctx.Done():
-			}
-			return topics.Complete{}, nil
-		})
-	}
-	startWorker(t, camundaConfig(key+"-a"), []config.Topic{sub}, map[string]topics.Handler{topic: handler("a")})
-	startWorker(t, camundaConfig(key+"-b"), []config.Topic{sub}, map[string]topics.Handler{topic: handler("b")})
-	waitEnded(t, ids, 60*time.Second)
-	mu.Lock()
-	defer mu.Unlock()
-	per := map[string]int{}
-	assert.Len(t, byTask, n)
-	for id, ws := range byTask {
-		assert.Len(t, ws, 1, "task %s handled by %v", id, ws)
-		per[ws[0]]++
-	}
-	assert.Positive(t, per["a"], "worker a took tasks: %v", per)
-	assert.Positive(t, per["b"], "worker b took tasks: %v", per)
-}
-
-func TestShutdownUnderLoadLeavesNothingLocked(t *testing.T) {
-	topicstest.Need(t, engine)
-	t.Parallel()
-	key, topic := deploy(t)
-	const n = 12
-	var ids []string
-	for range n {
-		ids = append(ids, engine.StartProcess(t, key, nil))
-	}
-	sub := topicConfig(topic)
-	sub.MaxTasks, sub.MaxParallel = 3, 3
-	cam := camundaConfig(key + "-w")
-	cam.ShutdownTimeout = 500 * time.Millisecond
-	var started, finished atomic.Int64
-	w := startWorker(t, cam, []config.Topic{sub}, map[string]topics.Handler{
-		topic: topics.HandlerFunc(func(ctx context.Context, _ *topics.Task) (topics.Complete, error) {
-			// Half the handlers outlive the shutdown timeout and are cancelled.
-			d := 100 * time.Millisecond
-			if started.Add(1)%2 == 0 {
-				d = 10 * time.Second
-			}
-			select {
-			case <-time.After(d):
-				finished.Add(1)
-				return topics.Complete{}, nil
-			case <-ctx.Done():
-				return topics.Complete{}, ctx.Err()
-			}
-		}),
-	})
-	topicstest.Eventually(t, 30*time.Second, func() bool { return started.Load() >= 6 }, "handlers did not start")
-	w.stop(t)
-	locked := engine.ExternalTasks(t, url.Values{"workerId": {cam.WorkerID}, "locked": {"true"}})
-	assert.Empty(t, locked, "tasks still locked by the stopped worker")
-	assert.Positive(t, w.m.unlocked.Load(), "cancelled handlers' tasks were unlocked")
-
-	// Another worker finishes the rest at once (no lock to wait out).
-	startWorker(t, camundaConfig(key+"-w2"), []config.Topic{sub}, map[string]topics.Handler{
-		topic: topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil }),
-	})
-	waitEnded(t, ids, 30*time.Second)
-}
-
-// TestStopLeavesNoGhostPoll: after Run returns, no long poll of the stopped worker is left
-// queued in the engine to lock new tasks for it (they would wait out lockDuration, 10s here).
-func TestStopLeavesNoGhostPoll(t *testing.T) {
-	topicstest.Need(t, engine)
-	t.Parallel()
-	key, topic := deploy(t)
-	sub := topicConfig(topic)
-	done := topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil })
-	w1 := startWorker(t, camundaConfig(key+"-w1"), []config.Topic{sub}, map[string]topics.Handler{topic: done})
-	topicstest.Eventually(t, 10*time.Second, func() bool { return w1.rt.Ready() == nil }, "worker not ready")
-	w1.stop(t)
-
-	id := engine.StartProcess(t, key, nil)
-	startWorker(t, camundaConfig(key+"-w2"), []config.Topic{sub}, map[string]topics.Handler{topic: done})
-	waitEnded(t, []string{id}, 5*time.Second)
-}
-
-// steal unlocks a task and locks it for another worker, as if our lock had expired and
-// another replica fetched it.
-func steal(t *testing.T, topic, taskID string) {
-	t.Helper()
-	ctx := context.Background()
-	require.NoError(t, engine.Do(ctx, "POST", "/external-task/"+taskID+"/unlock", nil, nil))
-	var got []struct {
-		ID string `json:"id"`
-	}
-	require.NoError(t, engine.Do(ctx, "POST", "/external-task/fetchAndLock", map[string]any{
-		"workerId": "thief", "maxTasks": 1,
-		"topics": []map[string]any{{"topicName": topic, "lockDuration": 60000}},
-	}, &got))
-	require.Len(t, got, 1)
-	require.Equal(t, taskID, got[0].ID)
-}
-
-// TestLockLost: another worker holds the task now. An extension answered 400 cancels the
-// handler's context with ErrLockLost; a completion answered 400 is dropped. Neither is
-// retried or counted as a success.
-func TestLockLost(t *testing.T) {
-	topicstest.Need(t, engine)
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		lock time.Duration
-	}{
-		{"extension refused", 2 * time.Second},   // extension after 1s hits the thief's lock
-		{"completion refused", 20 * time.Second}, // no extension before the handler returns
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			key, topic := deploy(t)
-			id := engine.StartProcess(t, key, nil)
-			sub := topicConfig(topic)
-			sub.LockDuration = tc.lock
-			sub.MaxTasks, sub.MaxParallel = 1, 1 // no poll of ours while the handler runs
-			started := make(chan string, 1)
-			release := make(chan struct{})
-			var cause atomic.Value
-			w := startWorker(t, camundaConfig(key+"-w"), []config.Topic{sub}, map[string]topics.Handler{
-				topic: topics.HandlerFunc(func(ctx context.Context, task *topics.Task) (topics.Complete, error) {
-					started <- task.ID
-					select {
-					case <-ctx.Done():
-						cause.Store(context.Cause(ctx))
-						return topics.Complete{}, ctx.Err()
-					case <-release:
-						return topics.Complete{}, nil
-					}
-				}),
-			})
-			var taskID string
-			select {
-			case taskID = <-started:
-			case <-time.After(20 * time.Second):
-				t.Fatal("handler did not start")
-			}
-			steal(t, topic, taskID)
-			if tc.lock < 10*time.Second {
-				topicstest.Eventually(t, 10*time.Second, func() bool { return cause.Load() != nil }, "handler context not cancelled")
-				assert.ErrorIs(t, cause.Load().(error), topics.ErrLockLost)
-			} else {
-				close(release)
-			}
-			topicstest.Eventually(t, 10*time.Second, func() bool { return w.m.lockLost.Load() == 1 }, "lock loss not counted")
-			assert.Zero(t, w.m.completed.Load()+w.m.failed.Load())
-			tasks := engine.ExternalTasks(t, url.Values{"processInstanceId": {id}})
-			require.Len(t, tasks, 1)
-			require.NotNil(t, tasks[0].WorkerID)
-			assert.Equal(t, "thief", *tasks[0].WorkerID, "the thief's lock stands")
-			assert.Nil(t, tasks[0].Retries, "no failure was reported")
-		})
-	}
-}
-
-func TestReadyAndUnknownHandler(t *testing.T) {
-	topicstest.Need(t, engine)
-	t.Parallel()
-	_, err := topics.New(camundaConfig("x"), []config.Topic{topicConfig("a")}, topics.NewRegistry(), topics.Deps{}, nil)
-	assert.ErrorIs(t, err, topics.ErrUnknownHandler)
-
-	cam := camundaConfig("ready-w")
-	cam.URL = "http://127.0.0.1:1/engine-rest" // nothing listens
-	w := startWorker(t, cam, []config.Topic{topicConfig("ready-topic")}, map[string]topics.Handler{
-		"ready-topic": topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil }),
-	})
-	topicstest.Eventually(t, 10*time.Second, func() bool { return w.m.fetchErrors.Load() >= 3 }, "no poll errors")
-	err = w.rt.Ready()
-	require.ErrorIs(t, err, topics.ErrNotReady)
-	assert.Contains(t, err.Error(), "127.0.0.1:1")
-}
-
-// The runtime reads the engine's version when it first reaches it, whatever its numbering.
-func TestEngineVersion(t *testing.T) {
-	topicstest.Need(t, engine)
-	t.Parallel()
-	w := startWorker(t, camundaConfig("version-w"), []config.Topic{topicConfig("version-topic")}, map[string]topics.Handler{
-		"version-topic": topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil }),
-	})
-	topicstest.Eventually(t, 30*time.Second, func() bool { return w.rt.Ready() == nil }, "worker not ready: %v", w.rt.Ready())
-	want, err := engine.Version(context.Background())
-	require.NoError(t, err)
-	require.NotEmpty(t, want)
-	assert.Equal(t, want, w.rt.EngineVersion())
-}
-
-// TestEngineRestart stops the engine under a running worker and starts it again: the worker
-// reports not ready meanwhile, recovers by itself and works new tasks. Not parallel: it
-// restarts the shared engine while no other test runs.
-func TestEngineRestart(t *testing.T) {
-	topicstest.Need(t, engine)
-	if engine.External {
-		t.Skip("needs an engine this test can restart")
-	}
-	key, topic := deploy(t)
-	var handled atomic.Int64
-	w := startWorker(t, camundaConfig(key+"-w"), []config.Topic{topicConfig(topic)}, map[string]topics.Handler{
-		topic: topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) {
-			handled.Add(1)
-			return topics.Complete{}, nil
-		}),
-	})
-	waitEnded(t, []string{engine.StartProcess(t, key, nil)}, 30*time.Second)
-	require.NoError(t, w.rt.Ready())
-
-	engine.Kill(t)
-	topicstest.Eventually(t, 20*time.Second, func() bool { return w.rt.Ready() != nil }, "worker still ready with the engine down")
-	engine.StartAgain(t)
-	topicstest.Eventually(t, 20*time.Second, func() bool { return w.rt.Ready() == nil }, "worker not ready again: %v", w.rt.Ready())
-
-	// The database was in memory: deploy again and run a new instance on the same worker.
-	engine.Deploy(t, key+".bpmn", topicstest.OneTaskProcess(key, topic))
-	waitEnded(t, []string{engine.StartProcess(t, key, nil)}, 30*time.Second)
-	assert.Equal(t, int64(2), handled.Load())
-	assert.Positive(t, w.m.fetchErrors.Load())
-}
-
-// helperEnv makes the test binary a worker process (see helperWorker): WAITROOM_TEST_WORKER=
-// "engineURL|workerID|topic|outputFile".
-const helperEnv = "WAITROOM_TEST_WORKER"
-
-// helperWorker runs a Runtime in this OS process until SIGTERM, appending each task id it
-// handles to the output file.
-func helperWorker() int {
-	parts := strings.Split(os.Getenv(helperEnv), "|")
-	if len(parts) != 4 {
-		fmt.Fprintln(os.Stderr, "bad", helperEnv)
-		return 2
-	}
-	out, err := os.OpenFile(parts[3], os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer out.Close()
-	var mu sync.Mutex
-	cam := config.Camunda{URL: parts[0], WorkerID: parts[1], AsyncResponseTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second,
-		PollBackoff: config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}, ShutdownTimeout: 5 * time.Second, LockExtensionFraction: 0.5}
-	sub := config.Topic{Name: parts[2], Handler: "h", LockDuration: 10 * time.Second, MaxTasks: 2, MaxParallel: 2, Retries: 3,
-		RetryBackoff: config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}}
-	reg := topics.NewRegistry()
-	reg.Register("h", func(config.Topic, topics.Deps) (topics.Handler, error) {
-		return topics.HandlerFunc(func(ctx context.Context, task *topics.Task) (topics.Complete, error) {
-			select {
-			case <-time.After(30 * time.Millisecond): // the work
-			case <-ctx.Done():
-				return topics.Complete{}, ctx.Err()
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			_, err := fmt.Fprintln(out, task.ID)
-			return topics.Complete{}, err
-		}), nil
-	})
-	rt, err := topics.New(cam, []config.Topic{sub}, reg, topics.Deps{}, zap.NewNop())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	if err := rt.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return 0
-}
-
-// TestTwoWorkerProcesses: two OS processes share a topic; every task is handled exactly
-// once, both take some, and after SIGTERM neither leaves a task locked.
-func TestTwoWorkerProcesses(t *testing.T) {
-	topicstest.Need(t, engine)
-	t.Parallel()
-	key, topic := deploy(t)
-	dir := t.TempDir()
-	var procs []*exec.Cmd
-	var files, workers []string
-	for i := range 2 {
-		file := filepath.Join(dir, fmt.Sprintf("w%d.txt", i))
-		wid := fmt.Sprintf("%s-proc%d", key, i)
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), helperEnv+"="+strings.Join([]string{engine.URL, wid, topic, file}, "|"))
-		cmd.Stderr = os.Stderr
-		require.NoError(t, cmd.Start())
-		procs, files, workers = append(procs, cmd), append(files, file), append(workers, wid)
-	}
-	t.Cleanup(func() {
-		for _, p := range procs {
-			_ = p.Process.Kill()
-			_ = p.Wait()
-		}
-	})
-	const n = 40
-	var ids []string
-	for range n {
-		ids = append(ids, engine.StartProcess(t, key, nil))
-	}
-	waitEnded(t, ids, 60*time.Second)
-
-	for _, p := range procs {
-		require.NoError(t, p.Process.Signal(syscall.SIGTERM))
-	}
-	for i, p := range procs {
-		assert.NoError(t, p.Wait(), "worker process %d exit", i)
-	}
-	seen := map[string]int{}
-	for i, f := range files {
-		data, err := os.ReadFile(f)
-		require.NoError(t, err)
-		lines := strings.Fields(string(data))
-		assert.NotEmpty(t, lines, "worker process %d handled no task", i)
-		for _, id := range lines {
-			seen[id]++
-		}
-	}
-	assert.Len(t, seen, n)
-	for id, c := range seen {
-		assert.Equal(t, 1, c, "task %s handled %d times", id, c)
-	}
-	for _, wid := range workers {
-		assert.Empty(t, engine.ExternalTasks(t, url.Values{"workerId": {wid}, "locked": {"true"}}), "locked by %s", wid)
-	}
-}
-
-// TestShutdownWithStubbornHandler: a handler that ignores its context does not hold Run past
-// shutdownTimeout + requestTimeout + ~2s.
-func TestShutdownWithStubbornHandler(t *testing.T) {
-	topicstest.Need(t, engine)
-	t.Parallel()
-	key, topic := deploy(t)
-	engine.StartProcess(t, key, nil)
-	cam := camundaConfig(key + "-w")
-	cam.ShutdownTimeout, cam.RequestTimeout = 200*time.Millisecond, time.Second
-	started := make(chan struct{})
-	release := make(chan struct{})
-	returned := make(chan struct{})
-	w := startWorker(t, cam, []config.Topic{topicConfig(topic)}, map[string]topics.Handler{
-		topic: topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) {
-			defer close(returned)
-			close(started)
-			<-release // ignores ctx
-			return topics.Complete{}, nil
-		}),
-	})
-	select {
-	case <-started:
-	case <-time.After(20 * time.Second):
-		t.Fatal("handler did not start")
-	}
-	began := time.Now()
-	w.stop(t)
-	assert.Less(t, time.Since(began), 8*time.Second)
-	close(release)
-	<-returned
-}
-
-// TestWarnSharedTopics: another deployment (tenant "other") uses this worker's topic name, and
-// its worker, which fetches without a tenant filter, holds a task of it. This worker (tenant
-// "mine") warns at start, naming the topic, the tenant and the worker.
-func TestWarnSharedTopics(t *testing.T) {
-	topicstest.Need(t, engine)
-	t.Parallel()
-	key := unique(t)
-	topic := key + "/work"
-	other := camundaConfig(key + "-other")
-	other.TenantID = "other"
-	hc := &http.Client{Timeout: 30 * time.Second}
-	defer hc.CloseIdleConnections()
-	_, err := topics.Deploy(context.Background(), other, key, []topics.Resource{{Name: key + ".bpmn", Data: topicstest.OneTaskProcess(key, topic)}}, topics.WithHTTPClient(hc))
-	require.NoError(t, err, "deploy for tenant other")
-	require.NoError(t, engine.Do(context.Background(), http.MethodPost, "/process-definition/key/"+key+"/tenant-id/other/start", map[string]any{}, nil))
-	var locked []map[string]any
-	require.NoError(t, engine.Do(context.Background(), http.MethodPost, "/external-task/fetchAndLock",
-		map[string]any{"workerId": "intruder-1", "maxTasks": 1, "topics": []map[string]any{{"topicName": topic, "lockDuration": 60000}}}, &locked))
-	require.Len(t, locked, 1)
-
-	core, logs := observer.New(zap.WarnLevel)
-	mine := camundaConfig(key + "-mine")
-	mine.TenantID = "mine"
-	sub := topicConfig(topic)
-	sub.TenantIDIn = []string{"mine"}
-	reg := topics.NewRegistry()
-	reg.Register(topic, func(config.Topic, topics.Deps) (topics.Handler, error) {
-		return topics.HandlerFunc(func(context.Context, *topics.Task) (topics.Complete, error) { return topics.Complete{}, nil }), nil
-	})
-	rt, err := topics.New(mine, []config.Topic{sub}, reg, topics.Deps{}, zap.New(core))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
-
-	checked := make(chan struct{})
-	go func() { rt.WarnSharedTopics(ctx); close(checked) }()
-	select {
-	case <-checked:
-	case <-time.After(30 * time.Second):
-		t.Fatal("WarnSharedTopics did not return")
-	}
-	warns := logs.FilterMessage("another deployment's workers hold tasks on this worker's topic").All()
-	require.Len(t, warns, 1)
-	f := warns[0].ContextMap()
-	require.Equal(t, topic, f["topic"])
-	require.Equal(t, []any{"other"}, f["other_tenants"])
-	require.Equal(t, []any{"intruder-1"}, f["other_worker_ids"])
-	require.Empty(t, engine.ExternalTasks(t, url.Values{"topicName": {topic}, "workerId": {key + "-mine"}}), "tenant mine fetched nothing of tenant other")
 }

@@ -3,7 +3,6 @@ package topics
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -11,16 +10,27 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
-	"github.com/camunda-waitroom/camunda-waitroom/repo"
 )
 
-// Heartbeats is what Failover needs of the database: repo.Store implements it.
+// Heartbeats is what Failover needs of the database: the replicas' liveness record. The
+// daemon adapts its store (repo.Heartbeats) to it.
 type Heartbeats interface {
+	// Beat records that worker is alive now.
 	Beat(ctx context.Context, worker string) error
-	Workers(ctx context.Context) ([]repo.WorkerBeat, error)
+	// Workers lists every worker that has beaten, with the age of its last beat.
+	Workers(ctx context.Context) ([]WorkerBeat, error)
+	// ForgetWorker deletes worker's record when its last beat is older than olderThan,
+	// reporting whether it did.
 	ForgetWorker(ctx context.Context, worker string, olderThan time.Duration) (bool, error)
+}
+
+// WorkerBeat is one replica's last heartbeat.
+type WorkerBeat struct {
+	// WorkerID is the replica's engine worker id.
+	WorkerID string
+	// Age is the time since its last beat, by the database clock.
+	Age time.Duration
 }
 
 // Failover makes a killed replica cost seconds instead of a lock duration. Every replica
@@ -58,17 +68,18 @@ type Failover struct {
 	announced    map[string]bool
 }
 
-// NewFailover builds the failover loop for worker cam.WorkerID. opts may set the HTTP
-// client, clock and metrics as for New.
-func NewFailover(cam config.Camunda, fo config.Failover, hb Heartbeats, log *zap.Logger, opts ...Option) (*Failover, error) {
+// NewFailover builds the failover loop for worker cam.WorkerID. Zero fields of cam and fo take
+// their defaults. opts may set the HTTP client, clock and metrics as for New.
+func NewFailover(cam Options, fo FailoverOptions, hb Heartbeats, log *zap.Logger, opts ...Option) (*Failover, error) {
 	if hb == nil {
 		return nil, errors.New("topics: failover needs the heartbeat store")
 	}
-	if cam.WorkerID == "" {
-		return nil, errors.New("topics: camunda.workerId is empty")
+	cam, fo = cam.WithDefaults(), fo.WithDefaults()
+	if err := cam.validate(); err != nil {
+		return nil, err
 	}
-	if fo.HeartbeatInterval <= 0 || fo.DeadAfter < fo.HeartbeatInterval {
-		return nil, fmt.Errorf("topics: failover heartbeatInterval %s and deadAfter %s: want 0 < interval <= deadAfter", fo.HeartbeatInterval, fo.DeadAfter)
+	if err := fo.validate(); err != nil {
+		return nil, err
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -77,7 +88,6 @@ func NewFailover(cam config.Camunda, fo config.Failover, hb Heartbeats, log *zap
 	for _, opt := range opts {
 		opt(&o)
 	}
-	cam = camundaDefaults(cam)
 	hc := o.httpClient
 	own := hc == nil
 	if own {
@@ -166,7 +176,7 @@ func (f *Failover) tick(ctx context.Context) {
 }
 
 // sweeper reports whether this replica is the live one with the smallest worker id.
-func (f *Failover) sweeper(ws []repo.WorkerBeat) bool {
+func (f *Failover) sweeper(ws []WorkerBeat) bool {
 	var live []string
 	for _, w := range ws {
 		if w.Age < f.deadAfter || w.WorkerID == f.self {
@@ -178,7 +188,7 @@ func (f *Failover) sweeper(ws []repo.WorkerBeat) bool {
 }
 
 // sweep unlocks every engine task locked by the dead worker w.
-func (f *Failover) sweep(ctx context.Context, w repo.WorkerBeat) {
+func (f *Failover) sweep(ctx context.Context, w WorkerBeat) {
 	log := f.log.With(zap.String("dead_worker_id", w.WorkerID))
 	var locked []struct {
 		ID        string `json:"id"`

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/repo/stores"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
@@ -49,7 +48,7 @@ func TestFailoverUnlocksADeadReplicasTasks(t *testing.T) {
 	lock(b, 1)
 	require.NoError(t, st.Beat(ctx, dead))
 
-	fo := config.Failover{Enabled: true, HeartbeatInterval: 100 * time.Millisecond, DeadAfter: 600 * time.Millisecond}
+	fo := topics.FailoverOptions{HeartbeatInterval: 100 * time.Millisecond, DeadAfter: 600 * time.Millisecond}
 	ma, mb := &counters{}, &counters{}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -57,7 +56,7 @@ func TestFailoverUnlocksADeadReplicasTasks(t *testing.T) {
 		id string
 		m  *counters
 	}{{a, ma}, {b, mb}} {
-		f, err := topics.NewFailover(camundaConfig(r.id), fo, st, zaptest.NewLogger(t), topics.WithMetrics(r.m))
+		f, err := topics.NewFailover(camundaConfig(r.id), fo, storeBeats{st}, zaptest.NewLogger(t), topics.WithMetrics(r.m))
 		require.NoError(t, err)
 		wg.Go(func() { _ = f.Run(runCtx) })
 	}
@@ -85,4 +84,16 @@ func TestFailoverUnlocksADeadReplicasTasks(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, ws, 1, "stopped replicas delete their rows; the dead one's stays until it is forgotten: %+v", ws)
 	require.Equal(t, dead, ws[0].WorkerID)
+}
+
+// storeBeats adapts the store's heartbeat record to topics.Heartbeats, as the daemon does.
+type storeBeats struct{ repo.Heartbeats }
+
+func (h storeBeats) Workers(ctx context.Context) ([]topics.WorkerBeat, error) {
+	ws, err := h.Heartbeats.Workers(ctx)
+	out := make([]topics.WorkerBeat, len(ws))
+	for i, w := range ws {
+		out[i] = topics.WorkerBeat{WorkerID: w.WorkerID, Age: w.Age}
+	}
+	return out, err
 }

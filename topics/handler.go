@@ -2,7 +2,6 @@ package topics
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -10,9 +9,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/camunda-waitroom/camunda-waitroom/config"
-	"github.com/camunda-waitroom/camunda-waitroom/repo"
 )
 
 // Handler works one external task. Its outcome is a value or a typed error, never a flag:
@@ -107,28 +103,19 @@ func Permanent(err error) error {
 	return &Failure{Err: err, Retries: &zero}
 }
 
-// Finisher finishes process_store rows: what result handlers need from the store. repo.Store
-// satisfies it; the waitroom wraps one that also wakes in-process waiters.
-type Finisher interface {
-	Complete(ctx context.Context, id string, payload json.RawMessage) (repo.Outcome, error)
-	Fail(ctx context.Context, id string, errBody json.RawMessage) (repo.Outcome, error)
-	InsertFinished(ctx context.Context, id string, status repo.Status, body json.RawMessage) (bool, error)
-}
-
-// Deps is what handler factories may use.
+// Deps is what every handler factory may use. What only some handlers need (the
+// process_store for topics/result) they take in their own constructors: see result.Factory.
 type Deps struct {
-	// Finisher writes process_store results; nil when the daemon runs without a store (a
-	// factory that needs it must fail then).
-	Finisher Finisher
 	// Log is the daemon's logger; factories name a child for their handler.
 	Log *zap.Logger
 }
 
-// Factory builds the handler for one subscribed topic from its configuration. It runs once at
+// Factory builds the handler for one subscribed topic from its settings (its own in
+// topic.HandlerOptions). It runs once at
 // start-up; an error stops the start-up.
-type Factory func(topic config.Topic, deps Deps) (Handler, error)
+type Factory func(topic Topic, deps Deps) (Handler, error)
 
-// Registry maps handler names (config topics[].handler) to factories.
+// Registry maps handler names (Topic.Handler) to factories.
 type Registry struct {
 	mu        sync.Mutex
 	factories map[string]Factory
@@ -168,7 +155,7 @@ var ErrUnknownHandler = errors.New("unknown handler")
 
 // build makes one handler per subscription. It fails, naming the topic, when a handler is
 // unknown, a topic is subscribed twice or a factory fails.
-func (r *Registry) build(subs []config.Topic, deps Deps) (map[string]Handler, error) {
+func (r *Registry) build(subs []Topic, deps Deps) (map[string]Handler, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make(map[string]Handler, len(subs))

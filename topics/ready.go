@@ -59,10 +59,10 @@ func (r *Runtime) CheckEngine(ctx context.Context) error {
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return fmt.Errorf("%w: engine at %s does not answer GET /version within %s: %w", ErrNotReady, redactURL(r.cfg.URL), EngineProbeTimeout, res.Err)
+			return fmt.Errorf("%w: engine at %s does not answer GET /version within %s: %w", ErrNotReady, redactURL(r.cfg.Engine.URL), EngineProbeTimeout, res.Err)
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("%w: engine at %s: no answer to GET /version before the readiness deadline", ErrNotReady, redactURL(r.cfg.URL))
+		return fmt.Errorf("%w: engine at %s: no answer to GET /version before the readiness deadline", ErrNotReady, redactURL(r.cfg.Engine.URL))
 	}
 }

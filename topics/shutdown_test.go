@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
-
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 )
 
 // hangingEngine answers the first fetchAndLock with tasks, then hangs every call but
@@ -85,17 +84,17 @@ func TestShutdownWithHangingEngineKeepsItsDeadline(t *testing.T) {
 	t.Parallel()
 	const topic, maxTasks, surplus = "hang", 10, 10
 	eng := newHangingEngine(t, topic, maxTasks+surplus)
-	cam := config.Camunda{
-		URL: eng.srv.URL, WorkerID: "w",
+	cam := Options{
+		Engine: camunda.Config{URL: eng.srv.URL}, WorkerID: "w",
 		AsyncResponseTimeout: time.Second, RequestTimeout: 30 * time.Second, // a call alone outlasts the stop
-		PollBackoff:     config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
+		PollBackoff:     Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
 		ShutdownTimeout: 2 * time.Second, LockExtensionFraction: 0.5,
 	}
-	sub := config.Topic{Name: topic, Handler: topic, LockDuration: time.Minute, MaxTasks: maxTasks, MaxParallel: maxTasks,
-		Retries: 3, RetryBackoff: config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}}
+	sub := Topic{Name: topic, Handler: topic, LockDuration: time.Minute, MaxTasks: maxTasks, MaxParallel: maxTasks,
+		Retries: 3, RetryBackoff: Backoff{Initial: 100 * time.Millisecond, Max: time.Second}}
 	var running atomic.Int64
 	reg := NewRegistry()
-	reg.Register(topic, func(config.Topic, Deps) (Handler, error) {
+	reg.Register(topic, func(Topic, Deps) (Handler, error) {
 		return HandlerFunc(func(ctx context.Context, _ *Task) (Complete, error) {
 			running.Add(1)
 			defer running.Add(-1)
@@ -103,7 +102,7 @@ func TestShutdownWithHangingEngineKeepsItsDeadline(t *testing.T) {
 			return Complete{}, ctx.Err()
 		}), nil
 	})
-	rt, err := New(cam, []config.Topic{sub}, reg, Deps{}, zaptest.NewLogger(t))
+	rt, err := New(cam, []Topic{sub}, reg, Deps{}, zaptest.NewLogger(t))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

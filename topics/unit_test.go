@@ -3,13 +3,8 @@ package topics
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,17 +12,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 )
 
 func ptr[T any](v T) *T { return &v }
 
 func TestNextRetriesAndTimeout(t *testing.T) {
 	t.Parallel()
-	b := config.Backoff{Initial: time.Second, Max: 5 * time.Second}
+	b := Backoff{Initial: time.Second, Max: 5 * time.Second}
 	tests := []struct {
 		name       string
 		configured int
@@ -53,7 +44,7 @@ func TestNextRetriesAndTimeout(t *testing.T) {
 
 func TestFailureFor(t *testing.T) {
 	t.Parallel()
-	topic := config.Topic{Retries: 3, RetryBackoff: config.Backoff{Initial: time.Second, Max: time.Minute}}
+	topic := Topic{Retries: 3, RetryBackoff: Backoff{Initial: time.Second, Max: time.Minute}}
 	task := &Task{}
 
 	fr := failureFor(topic, task, errors.New("boom"))
@@ -98,12 +89,12 @@ func TestCutMessage(t *testing.T) {
 
 func TestFetchRequestShape(t *testing.T) {
 	t.Parallel()
-	topic := config.Topic{
+	topic := Topic{
 		Name: "t/one", LockDuration: 2 * time.Second, MaxTasks: 5, MaxParallel: 3,
 		Variables: []string{"a", "b"}, LocalVariables: true, BusinessKey: "bk",
 		ProcessDefinitionKeyIn:      []string{"p1", "p2"},
 		ProcessDefinitionVersionTag: "v1", TenantIDIn: []string{"t1"},
-		ProcessVariables:           []config.VariableMatch{{Name: "Region", Value: "EU"}, {Name: "n", Value: 3}},
+		ProcessVariables:           []VariableMatch{{Name: "Region", Value: "EU"}, {Name: "n", Value: 3}},
 		IncludeExtensionProperties: true,
 	}
 	g := &group{usePriority: true, sorting: "createTime:desc", subs: []*sub{{cfg: topic}}, freed: make(chan struct{}, 1)}
@@ -136,12 +127,12 @@ func TestFetchRequestShape(t *testing.T) {
 	assert.NotContains(t, tp, "withoutTenantId")
 	assert.NotContains(t, tp, "processDefinitionKey")
 
-	wt, err := json.Marshal(buildTopic(config.Topic{Name: "x", LockDuration: time.Second, WithoutTenantID: true, ProcessDefinitionKey: "k"}))
+	wt, err := json.Marshal(buildTopic(Topic{Name: "x", LockDuration: time.Second, WithoutTenantID: true, ProcessDefinitionKey: "k"}))
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"topicName":"x","lockDuration":1000,"withoutTenantId":true,"processDefinitionKey":"k"}`, string(wt), "withoutTenantId is a bool")
 
 	// No sorting configured: no sorting key at all (engine order).
-	g2 := &group{subs: []*sub{{cfg: config.Topic{Name: "y", LockDuration: time.Second, MaxTasks: 1, MaxParallel: 1}}}, freed: make(chan struct{}, 1)}
+	g2 := &group{subs: []*sub{{cfg: Topic{Name: "y", LockDuration: time.Second, MaxTasks: 1, MaxParallel: 1}}}, freed: make(chan struct{}, 1)}
 	req2, _, _ := g2.plan("w", time.Second)
 	b2, _ := json.Marshal(req2)
 	assert.NotContains(t, string(b2), "sorting")
@@ -150,8 +141,8 @@ func TestFetchRequestShape(t *testing.T) {
 
 func TestPlanReservesSlots(t *testing.T) {
 	t.Parallel()
-	a := &sub{cfg: config.Topic{Name: "a", LockDuration: time.Second, MaxTasks: 10, MaxParallel: 4}}
-	b := &sub{cfg: config.Topic{Name: "b", LockDuration: time.Second, MaxTasks: 2, MaxParallel: 10}}
+	a := &sub{cfg: Topic{Name: "a", LockDuration: time.Second, MaxTasks: 10, MaxParallel: 4}}
+	b := &sub{cfg: Topic{Name: "b", LockDuration: time.Second, MaxTasks: 2, MaxParallel: 10}}
 	g := &group{subs: []*sub{a, b}, freed: make(chan struct{}, 1)}
 
 	req, reserved, ok := g.plan("w", 20*time.Second)
@@ -264,22 +255,22 @@ func TestRegistryBuild(t *testing.T) {
 	t.Parallel()
 	reg := NewRegistry()
 	h := HandlerFunc(func(context.Context, *Task) (Complete, error) { return Complete{}, nil })
-	reg.Register("known", func(config.Topic, Deps) (Handler, error) { return h, nil })
-	reg.Register("broken", func(config.Topic, Deps) (Handler, error) { return nil, errors.New("needs a store") })
+	reg.Register("known", func(Topic, Deps) (Handler, error) { return h, nil })
+	reg.Register("broken", func(Topic, Deps) (Handler, error) { return nil, errors.New("needs a store") })
 	assert.Panics(t, func() { reg.Register("known", nil) })
 
-	_, err := reg.build([]config.Topic{{Name: "a", Handler: "nope"}}, Deps{})
+	_, err := reg.build([]Topic{{Name: "a", Handler: "nope"}}, Deps{})
 	assert.ErrorIs(t, err, ErrUnknownHandler)
 	assert.ErrorContains(t, err, `"a"`)
 	assert.ErrorContains(t, err, `"nope"`)
 
-	_, err = reg.build([]config.Topic{{Name: "a", Handler: "known"}, {Name: "a", Handler: "known"}}, Deps{})
+	_, err = reg.build([]Topic{{Name: "a", Handler: "known"}, {Name: "a", Handler: "known"}}, Deps{})
 	assert.ErrorContains(t, err, `topic "a" is subscribed twice`)
 
-	_, err = reg.build([]config.Topic{{Name: "b", Handler: "broken"}}, Deps{})
+	_, err = reg.build([]Topic{{Name: "b", Handler: "broken"}}, Deps{})
 	assert.ErrorContains(t, err, "needs a store")
 
-	hs, err := reg.build([]config.Topic{{Name: "known"}}, Deps{})
+	hs, err := reg.build([]Topic{{Name: "known"}}, Deps{})
 	require.NoError(t, err)
 	assert.Len(t, hs, 1, "handler defaults to the topic name")
 }
@@ -295,127 +286,4 @@ func TestRunHandlerRecoversPanics(t *testing.T) {
 	assert.Nil(t, f.Retries, "a panic is retried like any failure")
 	assert.Contains(t, f.Details, "kaput")
 	assert.Contains(t, f.Details, "goroutine", "details carry the stack")
-}
-
-func TestNewHTTPClientTimeout(t *testing.T) {
-	t.Parallel()
-	hc, err := newHTTPClient(config.Camunda{AsyncResponseTimeout: 20 * time.Second}, nil)
-	require.NoError(t, err)
-	assert.Greater(t, hc.Timeout, 20*time.Second)
-	_, err = newHTTPClient(config.Camunda{TLS: config.TLS{CAFile: "/nonexistent.pem"}}, nil)
-	assert.ErrorContains(t, err, "camunda.tls.caFile")
-	hc, err = newHTTPClient(config.Camunda{TLS: config.TLS{InsecureSkipVerify: true}}, nil)
-	require.NoError(t, err)
-	assert.True(t, hc.Transport.(*http.Transport).TLSClientConfig.InsecureSkipVerify)
-}
-
-func TestAuthHeader(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		auth config.CamundaAuth
-		want string
-	}{
-		{"none", config.CamundaAuth{}, ""},
-		{"basic", config.CamundaAuth{Username: "demo", Password: "s3cret"}, "Basic ZGVtbzpzM2NyZXQ="},
-		{"bearer", config.CamundaAuth{Token: "tok"}, "Bearer tok"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got := make(chan string, 1)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				got <- r.Header.Get("Authorization")
-				w.WriteHeader(http.StatusNoContent)
-			}))
-			defer srv.Close()
-			cfg := config.Camunda{URL: srv.URL, WorkerID: "w", Auth: tc.auth, RequestTimeout: time.Second, AsyncResponseTimeout: time.Second}
-			hc, err := newHTTPClient(cfg, nil)
-			require.NoError(t, err)
-			defer hc.CloseIdleConnections()
-			require.NoError(t, newEngine(cfg, hc).unlock(context.Background(), "t1"))
-			assert.Equal(t, tc.want, <-got)
-		})
-	}
-}
-
-func TestEngineErrorKeepsMessage(t *testing.T) {
-	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"type":"RestException","message":"External task with id t1 does not exist"}`))
-	}))
-	defer srv.Close()
-	cfg := config.Camunda{URL: srv.URL + "/", WorkerID: "w", RequestTimeout: time.Second, AsyncResponseTimeout: time.Second}
-	hc, err := newHTTPClient(cfg, nil)
-	require.NoError(t, err)
-	defer hc.CloseIdleConnections()
-	err = newEngine(cfg, hc).complete(context.Background(), "t1", Complete{})
-	require.ErrorIs(t, err, ErrTaskGone)
-	assert.Contains(t, err.Error(), "External task with id t1 does not exist")
-	assert.Contains(t, err.Error(), "RestException")
-}
-
-func TestTLSWithCustomCA(t *testing.T) {
-	t.Parallel()
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = w.Write([]byte(`{"version":"7.24.0"}`))
-	}))
-	defer srv.Close()
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
-
-	call := func(tlsCfg config.TLS) error {
-		cfg := config.Camunda{URL: srv.URL, WorkerID: "w", TLS: tlsCfg, RequestTimeout: 5 * time.Second, AsyncResponseTimeout: time.Second}
-		hc, err := newHTTPClient(cfg, nil)
-		require.NoError(t, err)
-		defer hc.CloseIdleConnections()
-		_, err = newEngine(cfg, hc).version(context.Background())
-		return err
-	}
-	assert.Error(t, call(config.TLS{}), "an unknown CA is refused")
-	assert.NoError(t, call(config.TLS{CAFile: caFile}))
-	assert.NoError(t, call(config.TLS{InsecureSkipVerify: true}))
-}
-
-func TestDefaultsForZeroSettings(t *testing.T) {
-	t.Parallel()
-	c := camundaDefaults(config.Camunda{})
-	assert.Equal(t, 20*time.Second, c.AsyncResponseTimeout, "zero would turn long polling off")
-	assert.Equal(t, 30*time.Second, c.ShutdownTimeout)
-	assert.Equal(t, 0.5, c.LockExtensionFraction)
-	assert.Equal(t, config.Backoff{Initial: time.Second, Max: 30 * time.Second}, c.PollBackoff)
-
-	kept := camundaDefaults(config.Camunda{AsyncResponseTimeout: time.Second, ShutdownTimeout: time.Minute})
-	assert.Equal(t, time.Second, kept.AsyncResponseTimeout)
-	assert.Equal(t, time.Minute, kept.ShutdownTimeout)
-
-	ts := topicDefaults([]config.Topic{{Name: "a"}, {Name: "b", MaxParallel: 2, Retries: 1}})
-	assert.Equal(t, config.DefaultLockDuration, ts[0].LockDuration)
-	assert.Equal(t, config.DefaultMaxTasks, ts[0].MaxTasks)
-	assert.Equal(t, config.DefaultMaxParallel, ts[0].MaxParallel)
-	assert.Equal(t, config.DefaultRetries, ts[0].Retries)
-	assert.Equal(t, 2, ts[1].MaxParallel)
-	assert.Equal(t, 1, ts[1].Retries)
-}
-
-// The engine's version is logged when it first answers and again only when it changes; it is
-// kept as the engine wrote it (Operaton numbers its releases 1.x, not 7.x).
-func TestEngineVersionLoggedOnChange(t *testing.T) {
-	core, logs := observer.New(zap.InfoLevel)
-	r := &Runtime{cfg: config.Camunda{URL: "http://user:secret@engine:8080/engine-rest"}, log: zap.New(core)}
-	require.Empty(t, r.EngineVersion())
-
-	for _, v := range []string{"1.0.3", "1.0.3", "7.24.0", "7.24.0"} {
-		r.engineAnswered(v)
-	}
-	require.Equal(t, "7.24.0", r.EngineVersion())
-	entries := logs.FilterMessage("engine answered").All()
-	require.Len(t, entries, 2, "logged at the first answer and at the change only")
-	for i, want := range []string{"1.0.3", "7.24.0"} {
-		fields := entries[i].ContextMap()
-		assert.Equal(t, want, fields["engine_version"])
-		assert.NotContains(t, fields["engine_url"], "secret", "the URL's password is redacted")
-		assert.Contains(t, fields["engine_url"], "engine:8080/engine-rest")
-	}
 }

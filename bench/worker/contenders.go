@@ -19,7 +19,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 )
 
@@ -135,27 +135,27 @@ type oursWorker struct {
 
 func prepareOurs(_ context.Context, env benchEnv, topic string, rec *recorder) (worker, error) {
 	reg := topics.NewRegistry()
-	reg.Register("bench", func(config.Topic, topics.Deps) (topics.Handler, error) {
+	reg.Register("bench", func(topics.Topic, topics.Deps) (topics.Handler, error) {
 		return topics.HandlerFunc(func(_ context.Context, t *topics.Task) (topics.Complete, error) {
 			rec.started(t.ProcessInstanceID, time.Now())
 			return topics.Complete{}, nil
 		}), nil
 	})
-	cfg := config.Camunda{
-		URL:                   env.url,
+	cfg := topics.Options{
+		Engine:                camunda.Config{URL: env.url},
 		WorkerID:              "bench-ours-" + topic,
 		AsyncResponseTimeout:  env.async,
 		RequestTimeout:        10 * time.Second,
-		PollBackoff:           config.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second},
+		PollBackoff:           topics.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second},
 		ShutdownTimeout:       5 * time.Second,
 		LockExtensionFraction: 0.5,
 	}
-	sub := config.Topic{
+	sub := topics.Topic{
 		Name: topic, Handler: "bench", LockDuration: env.lock,
 		MaxTasks: env.parallel, MaxParallel: env.parallel,
-		Retries: 3, RetryBackoff: config.Backoff{Initial: time.Second, Max: 10 * time.Second},
+		Retries: 3, RetryBackoff: topics.Backoff{Initial: time.Second, Max: 10 * time.Second},
 	}
-	rt, err := topics.New(cfg, []config.Topic{sub}, reg, topics.Deps{}, zap.NewNop(), topics.WithMetrics(recMetrics{rec: rec}))
+	rt, err := topics.New(cfg, []topics.Topic{sub}, reg, topics.Deps{}, zap.NewNop(), topics.WithMetrics(recMetrics{rec: rec}))
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/breaker"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/fault"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/httpapi"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
@@ -115,20 +116,20 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	}
 
 	reg := topics.NewRegistry()
-	processes.RegisterAll(reg)
+	processes.RegisterAll(reg, room)
 	topicsLog := logging.Component(log, "topics")
-	rt, err := topics.New(cfg.Camunda, cfg.Topics, reg, topics.Deps{Finisher: room, Log: log}, log, topics.WithMetrics(m))
+	rt, err := topics.New(topicsOptions(cfg), subscriptions(cfg), reg, topics.Deps{Log: log}, log, topics.WithMetrics(m))
 	if err != nil {
 		return err
 	}
 
-	hc, err := topics.NewHTTPClient(cfg.Camunda)
+	hc, err := topics.NewHTTPClient(topicsOptions(cfg))
 	if err != nil {
 		return err
 	}
 	var fo *topics.Failover
 	if cfg.Failover.Enabled {
-		fo, err = topics.NewFailover(cfg.Camunda, cfg.Failover, store, log, topics.WithHTTPClient(hc), topics.WithMetrics(m))
+		fo, err = topics.NewFailover(topicsOptions(cfg), failoverOptions(cfg), heartbeats{store}, log, topics.WithHTTPClient(hc), topics.WithMetrics(m))
 		if err != nil {
 			return err
 		}
@@ -162,7 +163,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 	apiCfg.Starter = &httpapi.EngineStarter{
 		BaseURL:   cfg.Camunda.URL,
 		Client:    hc,
-		Authorize: topics.Authorize(cfg.Camunda.Auth),
+		Authorize: camunda.Authorize(engineConfig(cfg).Auth),
 		Timeout:   cfg.HTTP.StartTimeout,
 		TenantID:  cfg.Camunda.TenantID,
 	}
@@ -309,7 +310,7 @@ func deployModels(ctx context.Context, cfg *config.Config, log *zap.Logger) bool
 	b.MaxInterval = cfg.Camunda.PollBackoff.Max
 	failing := false
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		d, err := processes.Deploy(ctx, cfg.Camunda)
+		d, err := processes.Deploy(ctx, topicsOptions(cfg))
 		if err != nil {
 			if ctx.Err() != nil {
 				return struct{}{}, backoff.Permanent(err)

@@ -26,12 +26,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-type result struct {
+type cmdResult struct {
 	code           int
 	stdout, stderr string
 }
 
-func runCmd(t *testing.T, env map[string]string, args ...string) result {
+func runCmd(t *testing.T, env map[string]string, args ...string) cmdResult {
 	t.Helper()
 	var out, errb bytes.Buffer
 	environ := make([]string, 0, len(env))
@@ -39,7 +39,7 @@ func runCmd(t *testing.T, env map[string]string, args ...string) result {
 		environ = append(environ, k+"="+v)
 	}
 	code := run(context.Background(), args, &out, &errb, environ)
-	return result{code, out.String(), errb.String()}
+	return cmdResult{code, out.String(), errb.String()}
 }
 
 func writeConfig(t *testing.T, body string) string {

@@ -20,7 +20,6 @@ import (
 
 	_ "embed"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 	"github.com/camunda-waitroom/camunda-waitroom/topics/result"
 )
@@ -52,26 +51,31 @@ var (
 //go:embed onboard-user.bpmn
 var BPMN []byte
 
-// Register adds the process's handlers to reg.
-func Register(reg *topics.Registry) {
-	reg.Register(TopicCreateAccount, func(config.Topic, topics.Deps) (topics.Handler, error) {
+// Register adds the process's handlers to reg; prepare-response finishes rows through f.
+func Register(reg *topics.Registry, f result.Finisher) {
+	reg.Register(TopicCreateAccount, func(topics.Topic, topics.Deps) (topics.Handler, error) {
 		return topics.HandlerFunc(CreateAccount), nil
 	})
-	reg.Register(TopicPrepareResponse, PrepareResponseFactory)
+	reg.Register(TopicPrepareResponse, PrepareResponseFactory(f))
 }
 
-// PrepareResponseFactory builds prepare-response: the result handler with this process's
-// defaults (payload accountId and user, error variable `error`) where the topic's result
-// settings are empty.
-func PrepareResponseFactory(topic config.Topic, deps topics.Deps) (topics.Handler, error) {
-	cfg := topic.Result
-	if len(cfg.Variables) == 0 {
-		cfg.Variables = DefaultResultVariables
+// PrepareResponseFactory is the factory of prepare-response writing through f: the result
+// handler with this process's defaults (payload accountId and user, error variable `error`)
+// where the topic's result.Options (topics.Topic.HandlerOptions) leave them empty.
+func PrepareResponseFactory(f result.Finisher) topics.Factory {
+	return func(topic topics.Topic, deps topics.Deps) (topics.Handler, error) {
+		o, err := result.TopicOptions(topic)
+		if err != nil {
+			return nil, err
+		}
+		if len(o.Variables) == 0 {
+			o.Variables = DefaultResultVariables
+		}
+		if o.ErrorVariable == "" {
+			o.ErrorVariable = DefaultErrorVariable
+		}
+		return result.New(o, f, deps.Log)
 	}
-	if cfg.ErrorVariable == "" {
-		cfg.ErrorVariable = DefaultErrorVariable
-	}
-	return result.New(cfg, deps.Finisher, deps.Log)
 }
 
 // User is the account create-account makes, stored as the Json variable `user`.

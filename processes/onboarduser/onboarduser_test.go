@@ -24,13 +24,14 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
+	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 	"github.com/camunda-waitroom/camunda-waitroom/migrations"
 	"github.com/camunda-waitroom/camunda-waitroom/processes"
 	"github.com/camunda-waitroom/camunda-waitroom/processes/onboarduser"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/repo/sqlite"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
+	"github.com/camunda-waitroom/camunda-waitroom/topics/result"
 	"github.com/camunda-waitroom/camunda-waitroom/topics/topicstest"
 )
 
@@ -47,24 +48,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func camundaConfig(workerID string) config.Camunda {
-	return config.Camunda{
-		URL: engine.URL, WorkerID: workerID,
+func camundaConfig(workerID string) topics.Options {
+	return topics.Options{
+		Engine: camunda.Config{URL: engine.URL}, WorkerID: workerID,
 		AsyncResponseTimeout: 2 * time.Second, RequestTimeout: 5 * time.Second,
-		PollBackoff:     config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
+		PollBackoff:     topics.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
 		ShutdownTimeout: 5 * time.Second, LockExtensionFraction: 0.5,
 	}
 }
 
 // subscriptions are config.yaml's two topics with test-sized durations.
-func subscriptions() []config.Topic {
-	base := config.Topic{LockDuration: 10 * time.Second, MaxTasks: 10, MaxParallel: 10, Retries: 3,
-		RetryBackoff: config.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}}
+func subscriptions() []topics.Topic {
+	base := topics.Topic{LockDuration: 10 * time.Second, MaxTasks: 10, MaxParallel: 10, Retries: 3,
+		RetryBackoff: topics.Backoff{Initial: 100 * time.Millisecond, Max: time.Second}}
 	create, prepare := base, base
 	create.Name, create.Handler = onboarduser.TopicCreateAccount, onboarduser.TopicCreateAccount
 	prepare.Name, prepare.Handler = onboarduser.TopicPrepareResponse, onboarduser.TopicPrepareResponse
-	prepare.Result = config.Result{CorrelationVariable: "correlationId", ErrorVariable: "error", OnMissingRow: config.MissingRowInsert}
-	return []config.Topic{create, prepare}
+	prepare.HandlerOptions = result.Options{CorrelationVariable: "correlationId", ErrorVariable: "error", OnMissingRow: result.MissingRowInsert}
+	return []topics.Topic{create, prepare}
 }
 
 // openStore is a fresh, migrated SQLite process_store.
@@ -87,13 +88,13 @@ type env struct {
 
 // startWorker deploys the models and runs the worker with every registered handler until the
 // test ends.
-func startWorker(t *testing.T, subs []config.Topic) *env {
+func startWorker(t *testing.T, subs []topics.Topic) *env {
 	t.Helper()
-	return startWorkerWith(t, subs, func(s repo.Store) topics.Finisher { return s })
+	return startWorkerWith(t, subs, func(s repo.Store) result.Finisher { return s })
 }
 
 // startWorkerWith is startWorker with the Finisher wrapping the store.
-func startWorkerWith(t *testing.T, subs []config.Topic, finisher func(repo.Store) topics.Finisher) *env {
+func startWorkerWith(t *testing.T, subs []topics.Topic, finisher func(repo.Store) result.Finisher) *env {
 	t.Helper()
 	topicstest.Need(t, engine)
 	ctx := context.Background()
@@ -103,9 +104,9 @@ func startWorkerWith(t *testing.T, subs []config.Topic, finisher func(repo.Store
 
 	store := openStore(t)
 	reg := topics.NewRegistry()
-	processes.RegisterAll(reg)
+	processes.RegisterAll(reg, finisher(store))
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
-	rt, err := topics.New(cam, subs, reg, topics.Deps{Finisher: finisher(store), Log: log}, log)
+	rt, err := topics.New(cam, subs, reg, topics.Deps{Log: log}, log)
 	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -282,7 +283,7 @@ func (f *flakyStore) Fail(ctx context.Context, id string, b json.RawMessage) (re
 func TestStoreDownIsRetried(t *testing.T) {
 	flaky := &flakyStore{}
 	flaky.down.Store(true)
-	e := startWorkerWith(t, subscriptions(), func(s repo.Store) topics.Finisher { flaky.Store = s; return flaky })
+	e := startWorkerWith(t, subscriptions(), func(s repo.Store) result.Finisher { flaky.Store = s; return flaky })
 	id := "corr-down-" + randHex(4)
 	_, err := e.store.Create(context.Background(), id)
 	require.NoError(t, err)

@@ -1,7 +1,8 @@
 // Package result is the generic "result" handler: it reads a process's answer from the
 // task's variables and finishes the process_store row the front service waits on, DONE with
-// a payload or ERROR with an error body. It is configured only in YAML (topics[].result), so a
-// new process that ends in a result task needs no Go code:
+// a payload or ERROR with an error body. Its settings are Options, which the daemon maps from
+// a topic's YAML (topics[].result), so a new process that ends in a result task needs no Go
+// code:
 //
 //	topics:
 //	  - name: my-process/respond
@@ -21,7 +22,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
@@ -30,45 +30,66 @@ import (
 // Name is the handler name to use in topics[].handler.
 const Name = "result"
 
-// Finisher is what the handler needs from process_store: repo.Store satisfies it, and the
-// waitroom provides one that also wakes in-process waiters. It is topics.Finisher, the type
-// topics.Deps carries.
-type Finisher = topics.Finisher
+// Finisher finishes process_store rows: what the handler needs from the store. repo.Store
+// satisfies it, and the waitroom provides one that also wakes in-process waiters.
+type Finisher interface {
+	Complete(ctx context.Context, id string, payload json.RawMessage) (repo.Outcome, error)
+	Fail(ctx context.Context, id string, errBody json.RawMessage) (repo.Outcome, error)
+	InsertFinished(ctx context.Context, id string, status repo.Status, body json.RawMessage) (bool, error)
+}
 
 // Handler finishes process_store rows from task variables; see the package doc.
 type Handler struct {
-	cfg config.Result
+	cfg Options
 	f   Finisher
 	log *zap.Logger
 }
 
-// Factory builds the handler for a topic from topic.Result and deps.Finisher; register it
-// under Name.
-func Factory(topic config.Topic, deps topics.Deps) (topics.Handler, error) {
-	return New(topic.Result, deps.Finisher, deps.Log)
+// Factory returns the factory of result handlers writing through f, to register under Name.
+// Each topic's handler takes its settings from topic.HandlerOptions (a result.Options; nil
+// means the defaults). A nil f makes every build fail: the handler needs a process_store.
+func Factory(f Finisher) topics.Factory {
+	return func(topic topics.Topic, deps topics.Deps) (topics.Handler, error) {
+		o, err := TopicOptions(topic)
+		if err != nil {
+			return nil, err
+		}
+		return New(o, f, deps.Log)
+	}
 }
 
-// New returns a handler for cfg writing through f. Empty settings get config's defaults
-// (correlationVariable correlationId, onMissingRow insert).
-func New(cfg config.Result, f Finisher, log *zap.Logger) (*Handler, error) {
-	if f == nil {
-		return nil, errors.New("result handler needs a process_store (deps.Finisher is nil)")
-	}
-	if cfg.CorrelationVariable == "" {
-		cfg.CorrelationVariable = config.DefaultCorrelationVariable
-	}
-	if cfg.OnMissingRow == "" {
-		cfg.OnMissingRow = config.DefaultOnMissingRow
-	}
-	switch cfg.OnMissingRow {
-	case config.MissingRowInsert, config.MissingRowIgnore, config.MissingRowFail:
+// TopicOptions is topic.HandlerOptions as Options: the zero Options when it is nil, an error
+// naming the type when it is something else.
+func TopicOptions(topic topics.Topic) (Options, error) {
+	switch o := topic.HandlerOptions.(type) {
+	case nil:
+		return Options{}, nil
+	case Options:
+		return o, nil
+	case *Options:
+		if o == nil {
+			return Options{}, nil
+		}
+		return *o, nil
 	default:
-		return nil, fmt.Errorf("result.onMissingRow %q: must be insert, ignore or fail", cfg.OnMissingRow)
+		return Options{}, fmt.Errorf("topic %q: HandlerOptions is a %T: the result handler takes a result.Options", topic.Name, o)
+	}
+}
+
+// New returns a handler for o writing through f. Zero fields of o take their defaults
+// (CorrelationVariableDefault, OnMissingRowDefault).
+func New(o Options, f Finisher, log *zap.Logger) (*Handler, error) {
+	if f == nil {
+		return nil, errors.New("result handler needs a process_store (its Finisher is nil)")
+	}
+	o = o.WithDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Handler{cfg: cfg, f: f, log: logging.Component(log, "result")}, nil
+	return &Handler{cfg: o, f: f, log: logging.Component(log, "result")}, nil
 }
 
 // Handle finishes the row named by the correlation variable. Bad input from the process (no
@@ -108,9 +129,9 @@ func (h *Handler) Handle(ctx context.Context, t *topics.Task) (topics.Complete, 
 		log.Debug("row already finished; nothing changed", zap.String("status", string(status)))
 	case repo.NotFound:
 		switch h.cfg.OnMissingRow {
-		case config.MissingRowIgnore:
+		case MissingRowIgnore:
 			log.Info("no row for this correlation id; result dropped (result.onMissingRow=ignore)")
-		case config.MissingRowFail:
+		case MissingRowFail:
 			return topics.Complete{}, topics.Permanent(fmt.Errorf("no process_store row for correlation id %q from process variable %q (result.onMissingRow=fail)", id, cv))
 		default:
 			inserted, err := h.f.InsertFinished(ctx, id, status, body)

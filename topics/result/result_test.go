@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/camunda-waitroom/camunda-waitroom/config"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
 	"github.com/camunda-waitroom/camunda-waitroom/topics"
 )
@@ -63,7 +62,7 @@ func retriesOf(t *testing.T, err error) *int {
 
 func TestHandle(t *testing.T) {
 	t.Parallel()
-	cfg := config.Result{CorrelationVariable: "correlationId", Variables: []string{"accountId", "user", "absent"}, ErrorVariable: "error"}
+	cfg := Options{CorrelationVariable: "correlationId", Variables: []string{"accountId", "user", "absent"}, ErrorVariable: "error"}
 	base := func() map[string]topics.Variable {
 		return map[string]topics.Variable{
 			"correlationId": str("c-1"),
@@ -73,7 +72,7 @@ func TestHandle(t *testing.T) {
 	}
 	tests := []struct {
 		name        string
-		cfg         config.Result
+		cfg         Options
 		vars        func() map[string]topics.Variable
 		fin         fakeFinisher
 		wantCalls   []string
@@ -96,7 +95,7 @@ func TestHandle(t *testing.T) {
 			v["error"] = topics.NullVar()
 			return v
 		}, fin: fakeFinisher{outcome: repo.Transitioned}, wantCalls: []string{"complete c-1"}},
-		{name: "all variables when none listed", cfg: config.Result{CorrelationVariable: "correlationId", ErrorVariable: "error"}, vars: base,
+		{name: "all variables when none listed", cfg: Options{CorrelationVariable: "correlationId", ErrorVariable: "error"}, vars: base,
 			fin: fakeFinisher{outcome: repo.Transitioned}, wantCalls: []string{"complete c-1"}, wantBody: `{"accountId":"acc-1","user":{"name":"Ann"}}`},
 		{name: "no correlation id", cfg: cfg, vars: func() map[string]topics.Variable { v := base(); delete(v, "correlationId"); return v },
 			wantErr: `"correlationId"`, permanent: true},
@@ -109,9 +108,9 @@ func TestHandle(t *testing.T) {
 		{name: "missing row: insert conflicts with an id differing in case", cfg: cfg, vars: base,
 			fin:       fakeFinisher{outcome: repo.NotFound, insertErr: fmt.Errorf("insert finished c-1: %w", repo.ErrIDConflict)},
 			wantCalls: []string{"complete c-1", "insert c-1 DONE"}, wantErr: "letter case", permanent: true},
-		{name: "missing row: ignore", cfg: withMissing(cfg, config.MissingRowIgnore), vars: base, fin: fakeFinisher{outcome: repo.NotFound},
+		{name: "missing row: ignore", cfg: withMissing(cfg, MissingRowIgnore), vars: base, fin: fakeFinisher{outcome: repo.NotFound},
 			wantCalls: []string{"complete c-1"}},
-		{name: "missing row: fail", cfg: withMissing(cfg, config.MissingRowFail), vars: base, fin: fakeFinisher{outcome: repo.NotFound},
+		{name: "missing row: fail", cfg: withMissing(cfg, MissingRowFail), vars: base, fin: fakeFinisher{outcome: repo.NotFound},
 			wantCalls: []string{"complete c-1"}, wantErr: "no process_store row", permanent: true},
 		{name: "too large", cfg: cfg, vars: base, fin: fakeFinisher{err: fmt.Errorf("complete: %w", repo.ErrTooLarge)},
 			wantCalls: []string{"complete c-1"}, wantErr: "refused the payload", permanent: true},
@@ -146,12 +145,27 @@ func TestHandle(t *testing.T) {
 	}
 }
 
-func withMissing(c config.Result, m string) config.Result { c.OnMissingRow = m; return c }
+func withMissing(c Options, m string) Options { c.OnMissingRow = m; return c }
 
 func TestNewNeedsFinisher(t *testing.T) {
 	t.Parallel()
-	_, err := Factory(config.Topic{Name: "x"}, topics.Deps{})
-	assert.ErrorContains(t, err, "deps.Finisher is nil")
-	_, err = New(config.Result{OnMissingRow: "later"}, &fakeFinisher{}, nil)
-	assert.ErrorContains(t, err, "onMissingRow")
+	_, err := Factory(nil)(topics.Topic{Name: "x"}, topics.Deps{})
+	assert.ErrorContains(t, err, "Finisher is nil")
+	_, err = New(Options{OnMissingRow: "later"}, &fakeFinisher{}, nil)
+	assert.ErrorContains(t, err, "OnMissingRow")
+}
+
+// The factory takes each topic's settings from its HandlerOptions, with the defaults for
+// what is left out, and refuses settings of another handler.
+func TestFactoryReadsHandlerOptions(t *testing.T) {
+	t.Parallel()
+	f := Factory(&fakeFinisher{})
+	h, err := f(topics.Topic{Name: "x", HandlerOptions: Options{ErrorVariable: "err"}}, topics.Deps{})
+	require.NoError(t, err)
+	assert.Equal(t, Options{CorrelationVariable: CorrelationVariableDefault, ErrorVariable: "err", OnMissingRow: MissingRowInsert}, h.(*Handler).cfg)
+	h, err = f(topics.Topic{Name: "x"}, topics.Deps{})
+	require.NoError(t, err)
+	assert.Equal(t, Options{}.WithDefaults(), h.(*Handler).cfg)
+	_, err = f(topics.Topic{Name: "x", HandlerOptions: 42}, topics.Deps{})
+	assert.ErrorContains(t, err, "HandlerOptions is a int")
 }
