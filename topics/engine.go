@@ -108,8 +108,8 @@ func newHTTPClient(cfg config.Camunda, rt http.RoundTripper) (*http.Client, erro
 func ClientConfig(cfg config.Camunda) camunda.Config {
 	return camunda.Config{
 		URL:     cfg.URL,
-		Auth:    camunda.Auth{Username: cfg.Auth.Username, Password: cfg.Auth.Password, Token: cfg.Auth.Token},
-		TLS:     camunda.TLS{CAFile: cfg.TLS.CAFile, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify},
+		Auth:    camunda.Auth{Username: cfg.Auth.Username, Password: cfg.Auth.Password, Token: cfg.Auth.Token, OAuth2: camunda.OAuth2{TokenURL: cfg.Auth.OAuth2.TokenURL, ClientID: cfg.Auth.OAuth2.ClientID, ClientSecret: cfg.Auth.OAuth2.ClientSecret, Scopes: cfg.Auth.OAuth2.Scopes}},
+		TLS:     camunda.TLS{CAFile: cfg.TLS.CAFile, CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify},
 		Timeout: longPollHTTPTimeout(cfg.AsyncResponseTimeout),
 	}
 }
