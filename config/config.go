@@ -98,7 +98,8 @@ type Camunda struct {
 	// only this tenant's tasks (unless a topic sets tenantIdIn or withoutTenantId). Without
 	// it, two deployments on one engine that use the same topic names take each other's tasks.
 	TenantID string `mapstructure:"tenantId"`
-	// Auth is basic (username/password) or bearer (token); at most one.
+	// Auth is basic (username/password), bearer (token) or OAuth2 client credentials
+	// (oauth2); at most one.
 	Auth CamundaAuth `mapstructure:"auth"`
 	// TLS configures the connection to an https engine.
 	TLS TLS `mapstructure:"tls"`
@@ -122,17 +123,43 @@ type Camunda struct {
 	DeployOnStart bool `mapstructure:"deployOnStart"`
 }
 
-// CamundaAuth is the engine's authentication. Password and Token are secrets.
+// CamundaAuth is the engine's authentication. Password, Token and OAuth2.ClientSecret are
+// secrets.
 type CamundaAuth struct {
 	Username string `mapstructure:"username"`
 	Password string `mapstructure:"password"`
 	Token    string `mapstructure:"token"`
+	// OAuth2 fetches bearer tokens from a token endpoint with client credentials; used when
+	// its tokenUrl is set.
+	OAuth2 OAuth2 `mapstructure:"oauth2"`
+}
+
+// OAuth2 is the client-credentials grant: the worker asks TokenURL for an access token with
+// ClientID and ClientSecret (and Scopes), caches it until shortly before it expires, and
+// sends it as a bearer token to the engine. ClientSecret is a secret.
+type OAuth2 struct {
+	// TokenURL is the authorization server's token endpoint, e.g.
+	// https://login.example.com/realms/x/protocol/openid-connect/token.
+	TokenURL     string `mapstructure:"tokenUrl"`
+	ClientID     string `mapstructure:"clientId"`
+	ClientSecret string `mapstructure:"clientSecret"`
+	// Scopes are requested with each token; empty sends none.
+	Scopes []string `mapstructure:"scopes"`
+}
+
+// Enabled reports whether any OAuth2 key is set.
+func (o OAuth2) Enabled() bool {
+	return o.TokenURL != "" || o.ClientID != "" || o.ClientSecret != "" || len(o.Scopes) > 0
 }
 
 // TLS configures https to the engine.
 type TLS struct {
 	// CAFile is a PEM bundle trusted in addition to the system roots.
 	CAFile string `mapstructure:"caFile"`
+	// CertFile and KeyFile are a PEM client certificate (chain) and its private key, for an
+	// engine (or a proxy before it) that requires mutual TLS; both or neither.
+	CertFile string `mapstructure:"certFile"`
+	KeyFile  string `mapstructure:"keyFile"`
 	// InsecureSkipVerify disables certificate checks: for tests only.
 	InsecureSkipVerify bool `mapstructure:"insecureSkipVerify"`
 }

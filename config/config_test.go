@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,6 +150,17 @@ func TestBadFiles(t *testing.T) {
 		}},
 		"pending-after.bad.yaml": {want: []string{`retention.pendingAfter = "10s": must be longer than waitroom.timeout (25s)`}},
 		"metrics-auth.bad.yaml":  {want: []string{"http.metricsAuth", "needs http.authToken"}},
+		"oauth2.bad.yaml": {
+			want: []string{
+				"camunda.auth.oauth2: cannot be combined with camunda.auth.username/password or camunda.auth.token: choose one login",
+				`camunda.auth.oauth2.tokenUrl = "ftp://<redacted>@idp.example/token": is required with camunda.auth.oauth2 and must be the absolute http(s) URL of the token endpoint`,
+				"camunda.auth.oauth2.clientId: is required with camunda.auth.oauth2",
+				`camunda.auth.oauth2.scopes[0] = "engine rest": must be one scope without spaces`,
+				`camunda.tls.certFile = "/nonexistent/client.pem": must name a readable PEM file`,
+				"camunda.tls.keyFile: is required when camunda.tls.certFile is set",
+			},
+			secrets: []string{"pw-secret", "oauth-client-secret", "idp-user", "idp-url-secret"},
+		},
 		"leaks.bad.yaml": {
 			want:    []string{"store.dsn", "<redacted>@/db?host=/var/run/postgresql", "camunda.url", "ftp://<redacted>@engine:8080"},
 			secrets: []string{"pw-in-dsn", "zz", "cam-user", "cam-url-secret", "param-secret-value"},
@@ -487,4 +499,97 @@ topics:
 	require.Equal(t, []string{"team-a"}, c.Topics[0].TenantIDIn)
 	require.Equal(t, []string{"team-b"}, c.Topics[1].TenantIDIn)
 	require.Empty(t, c.Topics[2].TenantIDIn)
+}
+
+// TestOAuth2Keys: the OAuth2 keys from the environment (scopes comma-separated), the client
+// secret hidden in `worker config`'s dump and scrubbed from messages, the token endpoint shown
+// (it is where tokens come from, not a token) but without credentials in its URL.
+func TestOAuth2Keys(t *testing.T) {
+	t.Chdir(t.TempDir())
+	const secret = "Cl1ent-S3cret/+="
+	c, _, err := Load("", env(map[string]string{
+		"WAITROOM_CAMUNDA_AUTH_OAUTH2_TOKENURL":     "https://login.example/realms/w/protocol/openid-connect/token",
+		"WAITROOM_CAMUNDA_AUTH_OAUTH2_CLIENTID":     "camunda-waitroom",
+		"WAITROOM_CAMUNDA_AUTH_OAUTH2_CLIENTSECRET": secret,
+		"WAITROOM_CAMUNDA_AUTH_OAUTH2_SCOPES":       "engine-rest,openid",
+	}))
+	require.NoError(t, err)
+	o := c.Camunda.Auth.OAuth2
+	require.Equal(t, OAuth2{
+		TokenURL: "https://login.example/realms/w/protocol/openid-connect/token", ClientID: "camunda-waitroom",
+		ClientSecret: secret, Scopes: []string{"engine-rest", "openid"},
+	}, o)
+	dump, err := c.DumpYAML()
+	require.NoError(t, err)
+	require.NotContains(t, string(dump), secret)
+	require.Contains(t, string(dump), "clientSecret: <redacted>")
+	require.Contains(t, string(dump), "tokenUrl: https://login.example/realms/w/protocol/openid-connect/token")
+	require.Contains(t, string(dump), "clientId: camunda-waitroom")
+	got := c.Scrub("token endpoint said: client_secret=" + url.QueryEscape(secret) + " or " + secret)
+	require.NotContains(t, got, secret)
+	require.NotContains(t, got, url.QueryEscape(secret))
+
+	// A token URL with credentials in it: shown without them, and they are scrubbed.
+	c.Camunda.Auth.OAuth2.TokenURL = "https://idp-user:idp-pass@login.example/token?client_secret=q-secret"
+	r := c.Redacted()
+	require.Equal(t, "https://<redacted>@login.example/token?client_secret=<redacted>", r.Camunda.Auth.OAuth2.TokenURL)
+	require.NotContains(t, c.Scrub("Post https://idp-user:idp-pass@login.example/token?client_secret=q-secret"), "idp-pass")
+	require.NotContains(t, c.Scrub("Post https://idp-user:idp-pass@login.example/token?client_secret=q-secret"), "q-secret")
+}
+
+// TestOAuth2AndMTLSRules: OAuth2 excludes the other logins and needs all three keys; a
+// client certificate needs its key and both files must exist. Each error names the key and
+// the fix, never the secret.
+func TestOAuth2AndMTLSRules(t *testing.T) {
+	t.Chdir(t.TempDir())
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	require.NoError(t, os.WriteFile(cert, []byte("x"), 0o600))
+	require.NoError(t, os.WriteFile(key, []byte("x"), 0o600))
+	full := map[string]string{
+		"WAITROOM_CAMUNDA_AUTH_OAUTH2_TOKENURL":     "http://127.0.0.1:9/token",
+		"WAITROOM_CAMUNDA_AUTH_OAUTH2_CLIENTID":     "id",
+		"WAITROOM_CAMUNDA_AUTH_OAUTH2_CLIENTSECRET": "s3cret-value",
+	}
+	with := func(extra map[string]string, drop ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range full {
+			m[k] = v
+		}
+		for _, k := range drop {
+			delete(m, k)
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want string // "" = valid
+	}{
+		"oauth2 alone":          {env: full},
+		"oauth2 and mTLS":       {env: with(map[string]string{"WAITROOM_CAMUNDA_TLS_CERTFILE": cert, "WAITROOM_CAMUNDA_TLS_KEYFILE": key})},
+		"oauth2 and token":      {env: with(map[string]string{"WAITROOM_CAMUNDA_AUTH_TOKEN": "tok-value"}), want: "camunda.auth.oauth2: cannot be combined"},
+		"oauth2 and basic":      {env: with(map[string]string{"WAITROOM_CAMUNDA_AUTH_USERNAME": "u", "WAITROOM_CAMUNDA_AUTH_PASSWORD": "pw-value"}), want: "choose one login"},
+		"no secret":             {env: with(nil, "WAITROOM_CAMUNDA_AUTH_OAUTH2_CLIENTSECRET"), want: "camunda.auth.oauth2.clientSecret: is required with camunda.auth.oauth2: set it in WAITROOM_CAMUNDA_AUTH_OAUTH2_CLIENTSECRET"},
+		"secret without URL":    {env: with(nil, "WAITROOM_CAMUNDA_AUTH_OAUTH2_TOKENURL"), want: `camunda.auth.oauth2.tokenUrl: is required with camunda.auth.oauth2`},
+		"relative URL":          {env: with(map[string]string{"WAITROOM_CAMUNDA_AUTH_OAUTH2_TOKENURL": "/token"}), want: `camunda.auth.oauth2.tokenUrl = "/token": is required`},
+		"key without cert":      {env: map[string]string{"WAITROOM_CAMUNDA_TLS_KEYFILE": key}, want: "camunda.tls.certFile: is required when camunda.tls.keyFile is set"},
+		"missing key file":      {env: map[string]string{"WAITROOM_CAMUNDA_TLS_CERTFILE": cert, "WAITROOM_CAMUNDA_TLS_KEYFILE": filepath.Join(dir, "nope.pem")}, want: "camunda.tls.keyFile = "},
+		"mTLS with basic login": {env: map[string]string{"WAITROOM_CAMUNDA_TLS_CERTFILE": cert, "WAITROOM_CAMUNDA_TLS_KEYFILE": key, "WAITROOM_CAMUNDA_AUTH_USERNAME": "u", "WAITROOM_CAMUNDA_AUTH_PASSWORD": "pw-value"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, _, err := Load("", env(tc.env))
+			if tc.want == "" {
+				require.NoError(t, err)
+				require.Equal(t, tc.env["WAITROOM_CAMUNDA_TLS_CERTFILE"], c.Camunda.TLS.CertFile)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+			for _, s := range []string{"s3cret-value", "tok-value", "pw-value"} {
+				require.NotContains(t, err.Error(), s)
+			}
+		})
+	}
 }

@@ -14,7 +14,7 @@ import (
 // an accepted configuration passes Validate, dumps as YAML, and the dump loads again to the
 // same dump; the value of a secret key never shows in an error or the dump.
 func FuzzLoad(f *testing.F) {
-	for _, name := range []string{"full.good.yaml", "minimal.good.yaml", "bad-values.bad.yaml", "nan.bad.yaml", "floors.bad.yaml", "leaks.bad.yaml", "topics.bad.yaml"} {
+	for _, name := range []string{"full.good.yaml", "minimal.good.yaml", "oauth2.good.yaml", "oauth2.bad.yaml", "bad-values.bad.yaml", "nan.bad.yaml", "floors.bad.yaml", "leaks.bad.yaml", "topics.bad.yaml"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -37,10 +37,17 @@ func FuzzLoad(f *testing.F) {
 		}
 		env := map[string]string{
 			"WAITROOM_STORE_PASSWORD":                secret,
-			"WAITROOM_CAMUNDA_AUTH_PASSWORD":         secret,
-			"WAITROOM_CAMUNDA_AUTH_USERNAME":         "u",
 			"WAITROOM_HTTP_AUTHTOKEN":                secret,
 			"WAITROOM_CAMUNDA_LOCKEXTENSIONFRACTION": envValue,
+		}
+		// The engine login is basic or OAuth2 (they exclude each other), by the file's length.
+		if len(data)%2 == 0 {
+			env["WAITROOM_CAMUNDA_AUTH_USERNAME"] = "u"
+			env["WAITROOM_CAMUNDA_AUTH_PASSWORD"] = secret
+		} else {
+			env["WAITROOM_CAMUNDA_AUTH_OAUTH2_TOKENURL"] = "https://idp-user:" + secret + "@login.example/token"
+			env["WAITROOM_CAMUNDA_AUTH_OAUTH2_CLIENTID"] = "camunda-waitroom"
+			env["WAITROOM_CAMUNDA_AUTH_OAUTH2_CLIENTSECRET"] = secret
 		}
 		c, _, err := Load(path, func(k string) string { return env[k] })
 		if err != nil {

@@ -32,11 +32,11 @@ var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*://`)
 
 // isSecretKey reports whether a configuration key's value is never shown as is: keys whose
 // name looks like a secret, every store.params value (drivers take credentials there, e.g.
-// SQL Server's Entra ID settings), and the two strings that may embed credentials, store.dsn
-// and camunda.url (shown through RedactDSN).
+// SQL Server's Entra ID settings), and the strings that may embed credentials, store.dsn,
+// camunda.url and camunda.auth.oauth2.tokenUrl (shown through RedactDSN, see isURLKey).
 func isSecretKey(key string) bool {
 	k := strings.ToLower(key)
-	if k == "store.dsn" || k == "camunda.url" || k == "store.params" || strings.HasPrefix(k, "store.params.") || strings.HasPrefix(k, "store.params[") {
+	if isURLKey(k) || k == "store.params" || strings.HasPrefix(k, "store.params.") || strings.HasPrefix(k, "store.params[") {
 		return true
 	}
 	leaf := k
@@ -46,14 +46,21 @@ func isSecretKey(key string) bool {
 	return secretKeyLeaf.MatchString(leaf)
 }
 
+// isURLKey reports the keys (lower-cased) whose value is a connection string or URL that may
+// embed credentials: shown through RedactDSN, their credentials are Secrets. The token
+// endpoint's key is one of them although its name says "token": it is where tokens come
+// from, not one.
+func isURLKey(k string) bool {
+	return k == "store.dsn" || k == "camunda.url" || k == "camunda.auth.oauth2.tokenurl"
+}
+
 // redactedValue is how a secret key's value is shown: DSNs and URLs keep everything but their
 // credentials; anything else is Redacted. Empty stays empty, so an unset secret shows as unset.
 func redactedValue(key, v string) string {
 	if v == "" {
 		return ""
 	}
-	switch strings.ToLower(key) {
-	case "store.dsn", "camunda.url":
+	if isURLKey(strings.ToLower(key)) {
 		return RedactDSN(v)
 	}
 	return Redacted
@@ -242,8 +249,9 @@ func (c *Config) RedactedStoreDSN() string {
 	return strings.ReplaceAll(dsn, url.QueryEscape(Redacted), Redacted)
 }
 
-// Secrets lists the secret values of c as given (passwords, tokens, every store.params
-// value, the credentials in store.dsn and camunda.url), for Scrub.
+// Secrets lists the secret values of c as given (passwords, tokens, the OAuth2 client
+// secret, every store.params value, the credentials in store.dsn, camunda.url and the token
+// endpoint's URL), for Scrub.
 func (c *Config) Secrets() []string {
 	var out []string
 	add := func(s string) {
@@ -282,7 +290,7 @@ func (c *Config) Secrets() []string {
 		case reflect.String:
 			k := strings.ToLower(key)
 			switch {
-			case k == "store.dsn" || k == "camunda.url":
+			case isURLKey(k):
 				for _, s := range credentialsIn(v.String()) {
 					add(s)
 				}

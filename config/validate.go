@@ -380,10 +380,42 @@ func (c *Config) Validate() error {
 	if cam.Auth.Password != "" && cam.Auth.Username == "" {
 		add("camunda.auth.username", "", "is required when camunda.auth.password is set")
 	}
-	if cam.TLS.CAFile != "" {
-		if _, err := os.Stat(cam.TLS.CAFile); err != nil {
-			add("camunda.tls.caFile", cam.TLS.CAFile, "must name a readable PEM file: %v", err)
+	if o := cam.Auth.OAuth2; o.Enabled() {
+		if cam.Auth.Token != "" || cam.Auth.Username != "" || cam.Auth.Password != "" {
+			add("camunda.auth.oauth2", "", "cannot be combined with camunda.auth.username/password or camunda.auth.token: choose one login and unset the other keys")
 		}
+		if u, err := url.Parse(o.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("camunda.auth.oauth2.tokenUrl", o.TokenURL, "is required with camunda.auth.oauth2 and must be the absolute http(s) URL of the token endpoint, e.g. https://login.example.com/realms/x/protocol/openid-connect/token")
+		}
+		if o.ClientID == "" {
+			add("camunda.auth.oauth2.clientId", "", "is required with camunda.auth.oauth2: the worker's client id at the authorization server")
+		}
+		if o.ClientSecret == "" {
+			add("camunda.auth.oauth2.clientSecret", "", "is required with camunda.auth.oauth2: set it in %s rather than in the file", EnvName("camunda.auth.oauth2.clientSecret"))
+		}
+		for i, sc := range o.Scopes {
+			if sc == "" || strings.ContainsAny(sc, " \t\r\n\"\\") {
+				add(fmt.Sprintf("camunda.auth.oauth2.scopes[%d]", i), sc, "must be one scope without spaces, quotes or backslashes: list scopes one per entry, e.g. [engine-rest, openid]")
+			}
+		}
+	}
+	for _, f := range []struct{ key, path string }{
+		{"camunda.tls.caFile", cam.TLS.CAFile},
+		{"camunda.tls.certFile", cam.TLS.CertFile},
+		{"camunda.tls.keyFile", cam.TLS.KeyFile},
+	} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				add(f.key, f.path, "must name a readable PEM file: %v", err)
+			}
+		}
+	}
+	if (cam.TLS.CertFile == "") != (cam.TLS.KeyFile == "") {
+		missing, set := "camunda.tls.keyFile", "camunda.tls.certFile"
+		if cam.TLS.CertFile == "" {
+			missing, set = set, missing
+		}
+		add(missing, "", "is required when %s is set: mutual TLS needs the client certificate and its private key", set)
 	}
 	if cam.AsyncResponseTimeout < MinAsyncResponseTimeout || cam.AsyncResponseTimeout > MaxAsyncResponseTimeout {
 		add("camunda.asyncResponseTimeout", cam.AsyncResponseTimeout, "must be from %s to 30m (shorter makes every empty poll return at once, so the worker polls in a tight loop; the engine refuses longer long polls)", MinAsyncResponseTimeout)

@@ -46,6 +46,11 @@ var secretPlaces = []func(dir, s string) map[string]string{
 		return map[string]string{"WAITROOM_STORE_DRIVER": "postgres", "DB_DSN": "postgres://u@127.0.0.1:1/d?sslmode=disable",
 			"WAITROOM_CAMUNDA_AUTH_USERNAME": "u", "WAITROOM_CAMUNDA_AUTH_PASSWORD": s}
 	},
+	func(_, s string) map[string]string { // OAuth2 client credentials, and the token endpoint's URL user info
+		return map[string]string{"WAITROOM_STORE_DRIVER": "postgres", "DB_DSN": "postgres://u@127.0.0.1:1/d?sslmode=disable",
+			"WAITROOM_CAMUNDA_AUTH_OAUTH2_TOKENURL": "http://idp:" + s + "@127.0.0.1:1/token", "WAITROOM_CAMUNDA_AUTH_OAUTH2_CLIENTID": "id",
+			"WAITROOM_CAMUNDA_AUTH_OAUTH2_CLIENTSECRET": s}
+	},
 }
 
 // FuzzNoSecretInOutput generates a secret, puts it in each place of secretPlaces, and runs

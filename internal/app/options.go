@@ -65,11 +65,15 @@ func apiOptions(cfg *config.Config) httpapi.Config {
 // configuration. Its timeout stays 0: the runtime derives its own from the long poll.
 func engineConfig(cfg *config.Config) camunda.Config {
 	c := cfg.Camunda
-	return camunda.Config{
+	e := camunda.Config{
 		URL:  c.URL,
 		Auth: camunda.Auth{Username: c.Auth.Username, Password: c.Auth.Password, Token: c.Auth.Token},
-		TLS:  camunda.TLS{CAFile: c.TLS.CAFile, InsecureSkipVerify: c.TLS.InsecureSkipVerify},
+		TLS:  camunda.TLS{CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, InsecureSkipVerify: c.TLS.InsecureSkipVerify},
 	}
+	if o := c.Auth.OAuth2; o.TokenURL != "" {
+		e.Auth.OAuth2 = camunda.OAuth2{TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret, Scopes: o.Scopes}
+	}
+	return e
 }
 
 // topicsOptions maps the camunda section onto the external-task runtime's options

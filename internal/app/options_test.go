@@ -187,3 +187,20 @@ func TestSubscriptionsMapEveryField(t *testing.T) {
 	require.Equal(t, "p3", subs[1].ProcessDefinitionKey)
 	require.True(t, subs[1].WithoutTenantID)
 }
+
+// The OAuth2 and mutual-TLS keys reach the engine client's configuration.
+func TestEngineConfigMapsOAuth2AndClientCert(t *testing.T) {
+	t.Chdir(t.TempDir())
+	cfg, _, err := config.Load("", func(k string) string {
+		return map[string]string{
+			"WAITROOM_CAMUNDA_AUTH_OAUTH2_TOKENURL":     "https://idp/token",
+			"WAITROOM_CAMUNDA_AUTH_OAUTH2_CLIENTID":     "worker",
+			"WAITROOM_CAMUNDA_AUTH_OAUTH2_CLIENTSECRET": "s3cret",
+			"WAITROOM_CAMUNDA_AUTH_OAUTH2_SCOPES":       "engine,tasks",
+		}[k]
+	})
+	require.NoError(t, err)
+	e := engineConfig(cfg)
+	require.Equal(t, camunda.OAuth2{TokenURL: "https://idp/token", ClientID: "worker", ClientSecret: "s3cret", Scopes: []string{"engine", "tasks"}}, e.Auth.OAuth2)
+	require.Empty(t, e.Auth.Username)
+}
