@@ -211,7 +211,7 @@ func TestEveryVariableTypeRoundTrips(t *testing.T) {
 		"outText": {"String", `"héllo"`}, "outFlag": {"Boolean", `false`}, "outShort": {"Short", `-32768`},
 		"outInteger": {"Integer", `2147483647`}, "outLong53": {"Long", `9007199254740993`},
 		"outLong": {"Long", `9223372036854775807`}, "outDouble": {"Double", `0.1`},
-		"outNull": {"Null", `null`},
+		"outNull":   {"Null", `null`},
 		"localLong": {"Long", `9223372036854775806`}, "localText": {"String", `"only here"`},
 	}
 	for name, tv := range want {

@@ -76,8 +76,17 @@ func XMLVar(doc string) (Variable, error) {
 	if err := checkXML(doc); err != nil {
 		return Variable{}, fmt.Errorf("xml variable: %w", err)
 	}
-	b, _ := json.Marshal(doc)
-	return Variable{Type: TypeXML, Value: b}, nil
+	return Variable{Type: TypeXML, Value: jsonString(doc)}, nil
+}
+
+// jsonString is s as a JSON string without encoding/json's HTML escaping (<, >, & stay
+// readable in markup).
+func jsonString(s string) json.RawMessage {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return json.RawMessage(bytes.TrimRight(buf.Bytes(), "\n"))
 }
 
 // ObjectJSONVar is an Object variable serialized as JSON (serializationDataFormat
