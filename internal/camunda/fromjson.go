@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,8 +23,9 @@ import (
 //   - an object is a Json variable, except the explicit form: an object that has a "type"
 //     member and no members other than "value", "type" and "valueInfo", e.g.
 //     {"type": "Date", "value": "2026-01-02T15:04:05+05:30"}. Its type is one of String,
-//     Boolean, Short, Integer, Long, Double, Date, Bytes, File, Json, Xml, Object, Null (any
-//     letter case) and its value must suit the type; see explicitVariable. To store an object
+//     Boolean, Short, Integer, Long, Double, Date, Bytes, File, Json, Xml, Object, Null (or
+//     with a lower-case first letter) and its value must suit the type; see
+//     explicitVariable. To store an object
 //     of that shape as Json, wrap it: {"type": "Json", "value": {"type": "car"}}.
 //
 // Errors say what is wrong and how to write it instead; they do not name the variable (the
@@ -92,54 +95,68 @@ func numberVariable(t []byte) (Variable, error) {
 	return DoubleVar(f), nil
 }
 
-// typeNames maps lower-case type names to Camunda's spelling (the engine itself accepts
-// either first-letter case).
+// typeNames maps the accepted type names to Camunda's spelling: the name itself or with a
+// lower-case first letter (as the engine's REST API reads them).
 var typeNames = func() map[string]string {
 	m := map[string]string{}
 	for _, t := range []string{TypeString, TypeBoolean, TypeShort, TypeInteger, TypeLong, TypeDouble, TypeDate,
 		TypeBytes, TypeFile, TypeJSON, TypeXML, TypeObject, TypeNull} {
-		m[strings.ToLower(t)] = t
+		m[t] = t
+		m[strings.ToLower(t[:1])+t[1:]] = t
 	}
 	return m
 }()
 
 func knownTypes() string {
-	names := make([]string, 0, len(typeNames))
+	seen := map[string]bool{}
+	var names []string
 	for _, t := range typeNames {
-		names = append(names, t)
+		if !seen[t] {
+			seen[t] = true
+			names = append(names, t)
+		}
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
 }
 
-// explicitVariable reads {"type": T, "value": V, "valueInfo": {...}}:
+// The patterns of the explicit form's values, the same as the OpenAPI document's (internal/httpapi/openapi.json, TypedVariable).
+var (
+	// datePattern: the engine's format (exactly 3 fraction digits, offset +hhmm) or RFC 3339
+	// (0 to 9 fraction digits, Z or +hh:mm).
+	datePattern = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{3}[+-]([01][0-9]|2[0-3])[0-5][0-9]|(\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))$`)
+	// base64Pattern: standard base64 with padding, no line breaks.
+	base64Pattern = regexp.MustCompile(`^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$`)
+)
+
+// explicitVariable reads {"type": T, "value": V, "valueInfo": {...}}. T is a type name as
+// Camunda spells it, or with a lower-case first letter. V by type:
 //
-//   - String: V a string; Boolean: true or false;
-//   - Short, Integer, Long: an integer within the type's range, as a number or a string of
-//     digits (for clients whose numbers are float64); Double: a number;
-//   - Date: a string in the engine's format (2026-01-02T15:04:05.000+0530) or RFC 3339
-//     (2026-01-02T15:04:05+05:30, converted);
-//   - Bytes: standard base64;
+//   - String: a string; Boolean: true or false; Double: a number;
+//   - Short, Integer, Long: an integral number within the type's range (2, 2.0 and 2e0 alike);
+//   - Date: the engine's format (2026-01-02T15:04:05.000+0530) or RFC 3339
+//     (2026-01-02T15:04:05+05:30, converted), a real calendar date;
+//   - Bytes: standard base64 with padding;
 //   - File: standard base64, with valueInfo.filename (required), mimeType and encoding;
-//   - Json: any JSON value is the document; a string is the document's text (the engine's
-//     own REST form) and must hold valid JSON;
-//   - Xml: a string holding one well-formed XML element;
-//   - Object: valueInfo.objectTypeName (the Java type) and serializationDataFormat
-//     application/json (the default); V the JSON document, or a string holding its text;
-//   - Null: V null or absent.
+//   - Json: the document itself, any JSON value (a string is a JSON string document);
+//   - Xml: a string, the document's text (the engine stores it as is; Spin parses it when
+//     read);
+//   - Object: the document itself (serialized as JSON text), with valueInfo.objectTypeName (the
+//     Java type) and serializationDataFormat application/json (the default and the only one);
+//   - Null: null or absent.
 //
-// A null V is a typed null for every type. valueInfo is honoured for Object and File and
-// refused elsewhere.
+// V null or absent is a typed null (not for File). valueInfo is read for Object and File; for
+// other types it must be absent, null or {}.
 func explicitVariable(m map[string]json.RawMessage) (Variable, error) {
 	var typeName string
 	if err := json.Unmarshal(m["type"], &typeName); err != nil {
 		return Variable{}, fmt.Errorf(`"type" must be a string naming one of %s`, knownTypes())
 	}
-	typ, ok := typeNames[strings.ToLower(typeName)]
+	typ, ok := typeNames[typeName]
 	if !ok {
 		return Variable{}, fmt.Errorf(`unknown type %q: use one of %s (an object with "type" and only "value"/"valueInfo" besides is the explicit form; to store such an object as JSON, send {"type":"Json","value":{...}})`, truncatedString(typeName), knownTypes())
 	}
-	var info map[string]any
+	var info map[string]json.RawMessage
 	if raw, ok := m["valueInfo"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &info); err != nil {
 			return Variable{}, fmt.Errorf(`%s: "valueInfo" must be a JSON object`, typ)
@@ -148,19 +165,21 @@ func explicitVariable(m map[string]json.RawMessage) (Variable, error) {
 			return Variable{}, fmt.Errorf(`%s: "valueInfo" is only read for Object and File variables: leave it out`, typ)
 		}
 	}
-	value, hasValue := m["value"]
-	value = bytes.TrimSpace(value)
-	if !hasValue || isNull(value) {
-		if typ != TypeNull && typ != TypeObject && typ != TypeFile {
-			return Variable{Type: typ, Value: json.RawMessage("null")}, nil
-		}
-		if typ == TypeNull {
-			return NullVar(), nil
-		}
+	value := json.RawMessage(bytes.TrimSpace(m["value"]))
+	null := len(value) == 0 || isNull(value)
+	switch {
+	case typ == TypeNull && null:
+		return NullVar(), nil
+	case typ == TypeNull:
+		return Variable{}, errors.New(`Null: "value" must be null or absent`)
+	case typ == TypeObject:
+		return objectVariable(value, null, info)
+	case typ == TypeFile:
+		return fileVariable(value, null, info)
+	case null:
+		return Variable{Type: typ, Value: json.RawMessage("null")}, nil
 	}
 	switch typ {
-	case TypeNull:
-		return Variable{}, errors.New(`Null: "value" must be null or absent`)
 	case TypeString:
 		if value[0] != '"' {
 			return Variable{}, errors.New(`String: "value" must be a JSON string`)
@@ -177,51 +196,60 @@ func explicitVariable(m map[string]json.RawMessage) (Variable, error) {
 		return doubleVariable(value)
 	case TypeDate:
 		var s string
-		if err := json.Unmarshal(value, &s); err != nil {
-			return Variable{}, errors.New(`Date: "value" must be a string such as "2026-01-02T15:04:05.000+0530" or "2026-01-02T15:04:05+05:30"`)
+		if err := json.Unmarshal(value, &s); err != nil || !datePattern.MatchString(s) {
+			return Variable{}, fmt.Errorf(`Date: "value" must be a string in the engine's format ("2026-01-02T15:04:05.000+0530") or RFC 3339 ("2026-01-02T15:04:05+05:30"): got %s`, truncated(value))
 		}
 		d, err := ParseDate(s)
 		if err != nil {
-			return Variable{}, fmt.Errorf("Date: %w", err)
+			return Variable{}, fmt.Errorf("Date: %q is not a calendar date (a day past the month's end?)", s)
 		}
 		return DateVar(d), nil
 	case TypeBytes:
-		if _, err := decodeBase64(value, TypeBytes); err != nil {
-			return Variable{}, errors.New(`Bytes: "value" must be a standard base64 string (RFC 4648, with padding)`)
+		if !isBase64(value) {
+			return Variable{}, errors.New(`Bytes: "value" must be a standard base64 string (RFC 4648, with padding, no line breaks)`)
 		}
 		return Variable{Type: TypeBytes, Value: json.RawMessage(string(value))}, nil
-	case TypeFile:
-		return fileVariable(value, info)
 	case TypeJSON:
-		return jsonVariable(value)
+		return RawJSONVar(value)
 	case TypeXML:
-		var s string
-		if err := json.Unmarshal(value, &s); err != nil {
+		if value[0] != '"' {
 			return Variable{}, errors.New(`Xml: "value" must be a string holding an XML document`)
 		}
-		v, err := XMLVar(s)
-		if err != nil {
-			return Variable{}, fmt.Errorf("Xml: %w", errors.Unwrap(err))
+		var s string
+		if err := json.Unmarshal(value, &s); err != nil {
+			return Variable{}, err
 		}
-		return v, nil
-	case TypeObject:
-		return objectVariable(value, info)
+		return Variable{Type: TypeXML, Value: jsonString(s)}, nil
 	}
 	return Variable{}, fmt.Errorf("type %s is not supported", typ)
 }
 
 func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
+func isBase64(value json.RawMessage) bool {
+	var s string
+	if json.Unmarshal(value, &s) != nil || !base64Pattern.MatchString(s) {
+		return false
+	}
+	_, err := base64.StdEncoding.DecodeString(s)
+	return err == nil
+}
+
+// integerVariable accepts any integral number within typ's range, as JSON Schema's "integer"
+// does (2.0 and 2e0 are 2), computed exactly (big.Rat, never float64).
 func integerVariable(typ string, value json.RawMessage) (Variable, error) {
-	text := string(value)
-	if value[0] == '"' {
-		_ = json.Unmarshal(value, &text)
+	bad := fmt.Errorf(`%s: "value" must be an integral number within %s: got %s`, typ, rangeOf(typ), truncated(value))
+	if c := value[0]; c != '-' && (c < '0' || c > '9') {
+		return Variable{}, bad
 	}
-	n, err := strconv.ParseInt(text, 10, 64)
-	if err != nil || !inRange(typ, n) {
-		return Variable{}, fmt.Errorf(`%s: "value" must be an integer within %s, written without fraction or exponent (a number, or a string of digits): got %s`, typ, rangeOf(typ), truncated(value))
+	if len(value) > 400 {
+		return Variable{}, bad // no exponent arithmetic on huge input
 	}
-	return Variable{Type: typ, Value: json.RawMessage(strconv.FormatInt(n, 10))}, nil
+	r, ok := new(big.Rat).SetString(string(value))
+	if !ok || !r.IsInt() || !r.Num().IsInt64() || !inRange(typ, r.Num().Int64()) {
+		return Variable{}, bad
+	}
+	return Variable{Type: typ, Value: json.RawMessage(strconv.FormatInt(r.Num().Int64(), 10))}, nil
 }
 
 func rangeOf(typ string) string {
@@ -235,7 +263,7 @@ func rangeOf(typ string) string {
 }
 
 func doubleVariable(value json.RawMessage) (Variable, error) {
-	if value[0] == '"' || value[0] == '{' || value[0] == '[' || value[0] == 't' || value[0] == 'f' {
+	if c := value[0]; c != '-' && (c < '0' || c > '9') {
 		return Variable{}, errors.New(`Double: "value" must be a JSON number`)
 	}
 	f, err := strconv.ParseFloat(string(value), 64)
@@ -245,88 +273,66 @@ func doubleVariable(value json.RawMessage) (Variable, error) {
 	return DoubleVar(f), nil
 }
 
-// jsonVariable: a string is the document's text; anything else is the document.
-func jsonVariable(value json.RawMessage) (Variable, error) {
-	doc := value
-	if value[0] == '"' {
-		var s string
-		if err := json.Unmarshal(value, &s); err != nil {
-			return Variable{}, err
-		}
-		if !json.Valid([]byte(s)) {
-			return Variable{}, errors.New(`Json: a string "value" is the document's text and must be valid JSON (to store a JSON string, send the string itself, quoted inside: "\"text\"")`)
-		}
-		doc = json.RawMessage(s)
+// infoStrings reads valueInfo members that must be strings.
+func infoString(info map[string]json.RawMessage, key, typ string) (string, bool, error) {
+	raw, ok := info[key]
+	if !ok {
+		return "", false, nil
 	}
-	return RawJSONVar(doc)
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", true, fmt.Errorf(`%s: valueInfo %q must be a string`, typ, key)
+	}
+	return s, true, nil
 }
 
-func objectVariable(value json.RawMessage, info map[string]any) (Variable, error) {
-	typeName, _ := info[InfoObjectTypeName].(string)
+func objectVariable(value json.RawMessage, null bool, info map[string]json.RawMessage) (Variable, error) {
+	typeName, _, err := infoString(info, InfoObjectTypeName, TypeObject)
+	if err != nil {
+		return Variable{}, err
+	}
 	if strings.TrimSpace(typeName) == "" {
 		return Variable{}, errors.New(`Object: "valueInfo" needs "objectTypeName", the Java type the JSON deserializes into (e.g. "java.util.HashMap")`)
 	}
-	format := FormatJSON
-	if f, ok := info[InfoSerializationDataFormat]; ok {
-		s, _ := f.(string)
-		if s != FormatJSON {
-			return Variable{}, fmt.Errorf(`Object: serializationDataFormat %v is not supported: only %q`, f, FormatJSON)
-		}
+	if format, ok, err := infoString(info, InfoSerializationDataFormat, TypeObject); err != nil {
+		return Variable{}, err
+	} else if ok && format != FormatJSON {
+		return Variable{}, fmt.Errorf(`Object: serializationDataFormat %q is not supported: only %q`, truncatedString(format), FormatJSON)
 	}
 	for k := range info {
 		if k != InfoObjectTypeName && k != InfoSerializationDataFormat {
-			return Variable{}, fmt.Errorf(`Object: valueInfo member %q is not read: use only objectTypeName and serializationDataFormat`, k)
+			return Variable{}, fmt.Errorf(`Object: valueInfo member %q is not read: use only objectTypeName and serializationDataFormat`, truncatedString(k))
 		}
 	}
-	if len(value) == 0 || isNull(value) {
+	if null {
 		return Variable{Type: TypeObject, Value: json.RawMessage("null"),
-			ValueInfo: map[string]any{InfoObjectTypeName: typeName, InfoSerializationDataFormat: format}}, nil
+			ValueInfo: map[string]any{InfoObjectTypeName: typeName, InfoSerializationDataFormat: FormatJSON}}, nil
 	}
-	doc := value
-	if value[0] == '"' {
-		var s string
-		if err := json.Unmarshal(value, &s); err != nil {
-			return Variable{}, err
-		}
-		if !json.Valid([]byte(s)) {
-			return Variable{}, errors.New(`Object: a string "value" is the serialized JSON text and must be valid JSON`)
-		}
-		doc = json.RawMessage(s)
-	}
-	return RawObjectJSONVar(typeName, doc)
+	return RawObjectJSONVar(typeName, value)
 }
 
-func fileVariable(value json.RawMessage, info map[string]any) (Variable, error) {
-	name, _ := info[InfoFilename].(string)
-	if name == "" {
-		return Variable{}, errors.New(`File: "valueInfo" needs "filename" (and may have "mimeType" and "encoding")`)
-	}
-	out := map[string]any{InfoFilename: name}
-	for k, val := range info {
+func fileVariable(value json.RawMessage, null bool, info map[string]json.RawMessage) (Variable, error) {
+	out := map[string]any{}
+	for k := range info {
 		switch k {
-		case InfoFilename:
-		case InfoMimeType, "mimetype", InfoEncoding:
-			s, ok := val.(string)
-			if !ok {
-				return Variable{}, fmt.Errorf(`File: valueInfo %q must be a string`, k)
+		case InfoFilename, InfoMimeType, "mimetype", InfoEncoding:
+			s, _, err := infoString(info, k, TypeFile)
+			if err != nil {
+				return Variable{}, err
 			}
 			if k == "mimetype" {
 				k = InfoMimeType
 			}
 			out[k] = s
 		default:
-			return Variable{}, fmt.Errorf(`File: valueInfo member %q is not read: use filename, mimeType and encoding`, k)
+			return Variable{}, fmt.Errorf(`File: valueInfo member %q is not read: use filename, mimeType and encoding`, truncatedString(k))
 		}
 	}
-	if len(value) == 0 || isNull(value) {
-		return Variable{}, errors.New(`File: "value" must be the content in standard base64`)
+	if name, _ := out[InfoFilename].(string); name == "" {
+		return Variable{}, errors.New(`File: "valueInfo" needs "filename" (and may have "mimeType" and "encoding")`)
 	}
-	var s string
-	if err := json.Unmarshal(value, &s); err != nil {
-		return Variable{}, errors.New(`File: "value" must be the content as a standard base64 string`)
-	}
-	if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-		return Variable{}, errors.New(`File: "value" must be standard base64 (RFC 4648, with padding)`)
+	if null || !isBase64(value) {
+		return Variable{}, errors.New(`File: "value" must be the content as a standard base64 string (RFC 4648, with padding, no line breaks)`)
 	}
 	return Variable{Type: TypeFile, Value: json.RawMessage(string(value)), ValueInfo: out}, nil
 }

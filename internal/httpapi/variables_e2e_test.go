@@ -27,7 +27,7 @@ func TestE2EStartVariablesOfEveryType(t *testing.T) {
 		"order":{"type":"Object","value":{"id":7},"valueInfo":{"objectTypeName":"com.example.Order","serializationDataFormat":"application/json"}},
 		"raw":{"type":"Bytes","value":"AAH+/w=="},
 		"upload":{"type":"File","value":"aGVsbG8=","valueInfo":{"filename":"h.txt","mimeType":"text/plain"}},
-		"small":{"type":"Short","value":7},"mid":{"type":"Integer","value":"-5"},"digits":{"type":"Long","value":"9223372036854775806"},
+		"small":{"type":"Short","value":7},"mid":{"type":"Integer","value":-5.0},"digits":{"type":"Long","value":9223372036854775806},
 		"typedNull":{"type":"String","value":null},"wrapped":{"type":"Json","value":{"type":"car"}}
 	}}`
 	resp, b := d.do(t, http.MethodPost, "/process/"+slowKey+"/start", body)
@@ -85,7 +85,7 @@ func TestE2EStartVariablesOfEveryType(t *testing.T) {
 
 	// A bad explicit type is refused before anything is written, naming the variable.
 	resp, b = d.do(t, http.MethodPost, "/process/"+slowKey+"/start", `{"correlationId":"types_2","variables":{"when":{"type":"Date","value":"tomorrow"}}}`)
-	requireProblem(t, resp, b, http.StatusBadRequest, "invalid-variables", `variable "when": Date: date "tomorrow"`)
+	requireProblem(t, resp, b, http.StatusBadRequest, "invalid-variables", `variable "when": Date: "value" must be a string in the engine's format`)
 	resp, b = d.do(t, http.MethodGet, "/process/types_2/result", "")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "no row for a refused start: %s", b)
 }

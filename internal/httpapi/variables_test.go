@@ -19,7 +19,7 @@ func TestStartVariablesAreTypedByTheRule(t *testing.T) {
 		"xml":{"type":"Xml","value":"<a/>"},
 		"obj":{"type":"Object","value":{"k":1},"valueInfo":{"objectTypeName":"com.example.Order"}},
 		"bytes":{"type":"Bytes","value":"AAE="},
-		"short":{"type":"short","value":7}
+		"short":{"type":"short","value":7},"jtext":{"type":"Json","value":"plain"}
 	}, "top": "level"}`
 	rec := a.send(http.MethodPost, "/process/p/start", "application/json", body)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
@@ -31,7 +31,7 @@ func TestStartVariablesAreTypedByTheRule(t *testing.T) {
 		"doc": {"Json", `"{\"a\":[1,2]}"`}, "list": {"Json", `"[1]"`},
 		"date": {"Date", `"2026-01-02T03:04:05.000+0530"`}, "xml": {"Xml", `"<a/>"`},
 		"obj": {"Object", `"{\"k\":1}"`}, "bytes": {"Bytes", `"AAE="`}, "short": {"Short", `7`},
-		"top": {"String", `"level"`},
+		"top": {"String", `"level"`}, "jtext": {"Json", `"\"plain\""`},
 	}
 	for name, tv := range want {
 		require.Contains(t, vars, name)
@@ -44,9 +44,9 @@ func TestStartVariablesAreTypedByTheRule(t *testing.T) {
 func TestStartRefusesBadVariablesNamingThem(t *testing.T) {
 	a := newTestAPI(t, nil)
 	cases := []struct{ body, typ, want string }{
-		{`{"variables":{"when":{"type":"Date","value":"soon"}}}`, "invalid-variables", `variable "when": Date: date "soon" is neither in the engine's format`},
+		{`{"variables":{"when":{"type":"Date","value":"soon"}}}`, "invalid-variables", `variable "when": Date: "value" must be a string in the engine's format`},
 		{`{"thing":{"type":"Thing","value":1}}`, "invalid-variables", `variable "thing": unknown type "Thing": use one of`},
-		{`{"n":{"type":"Integer","value":3000000000}}`, "invalid-variables", `variable "n": Integer: "value" must be an integer within -2147483648..2147483647`},
+		{`{"n":{"type":"Integer","value":3000000000}}`, "invalid-variables", `variable "n": Integer: "value" must be an integral number within -2147483648..2147483647`},
 		{`{"o":{"type":"Object","value":{}}}`, "invalid-variables", `variable "o": Object: "valueInfo" needs "objectTypeName"`},
 		{`{"x":1,"variables":{"x":2}}`, "invalid-body", `variable "x" is given twice, at the top level and inside variables: keep one`},
 	}
