@@ -159,10 +159,10 @@ func explicitVariable(m map[string]json.RawMessage) (Variable, error) {
 	var info map[string]json.RawMessage
 	if raw, ok := m["valueInfo"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &info); err != nil {
-			return Variable{}, fmt.Errorf(`%s: "valueInfo" must be a JSON object`, typ)
+			return Variable{}, fmt.Errorf(`type %s: "valueInfo" must be a JSON object`, typ)
 		}
 		if len(info) > 0 && typ != TypeObject && typ != TypeFile {
-			return Variable{}, fmt.Errorf(`%s: "valueInfo" is only read for Object and File variables: leave it out`, typ)
+			return Variable{}, fmt.Errorf(`type %s: "valueInfo" is only read for Object and File variables: leave it out`, typ)
 		}
 	}
 	value := json.RawMessage(bytes.TrimSpace(m["value"]))
@@ -171,7 +171,7 @@ func explicitVariable(m map[string]json.RawMessage) (Variable, error) {
 	case typ == TypeNull && null:
 		return NullVar(), nil
 	case typ == TypeNull:
-		return Variable{}, errors.New(`Null: "value" must be null or absent`)
+		return Variable{}, errors.New(`type Null: "value" must be null or absent`)
 	case typ == TypeObject:
 		return objectVariable(value, null, info)
 	case typ == TypeFile:
@@ -182,12 +182,12 @@ func explicitVariable(m map[string]json.RawMessage) (Variable, error) {
 	switch typ {
 	case TypeString:
 		if value[0] != '"' {
-			return Variable{}, errors.New(`String: "value" must be a JSON string`)
+			return Variable{}, errors.New(`type String: "value" must be a JSON string`)
 		}
 		return stringVariable(value)
 	case TypeBoolean:
 		if b := string(value); b != "true" && b != "false" {
-			return Variable{}, errors.New(`Boolean: "value" must be true or false`)
+			return Variable{}, errors.New(`type Boolean: "value" must be true or false`)
 		}
 		return Variable{Type: TypeBoolean, Value: json.RawMessage(string(value))}, nil
 	case TypeShort, TypeInteger, TypeLong:
@@ -197,23 +197,23 @@ func explicitVariable(m map[string]json.RawMessage) (Variable, error) {
 	case TypeDate:
 		var s string
 		if err := json.Unmarshal(value, &s); err != nil || !datePattern.MatchString(s) {
-			return Variable{}, fmt.Errorf(`Date: "value" must be a string in the engine's format ("2026-01-02T15:04:05.000+0530") or RFC 3339 ("2026-01-02T15:04:05+05:30"): got %s`, truncated(value))
+			return Variable{}, fmt.Errorf(`type Date: "value" must be a string in the engine's format ("2026-01-02T15:04:05.000+0530") or RFC 3339 ("2026-01-02T15:04:05+05:30"): got %s`, truncated(value))
 		}
 		d, err := ParseDate(s)
 		if err != nil {
-			return Variable{}, fmt.Errorf("Date: %q is not a calendar date (a day past the month's end?)", s)
+			return Variable{}, fmt.Errorf("type Date: %q is not a calendar date (a day past the month's end?)", s)
 		}
 		return DateVar(d), nil
 	case TypeBytes:
 		if !isBase64(value) {
-			return Variable{}, errors.New(`Bytes: "value" must be a standard base64 string (RFC 4648, with padding, no line breaks)`)
+			return Variable{}, errors.New(`type Bytes: "value" must be a standard base64 string (RFC 4648, with padding, no line breaks)`)
 		}
 		return Variable{Type: TypeBytes, Value: json.RawMessage(string(value))}, nil
 	case TypeJSON:
 		return RawJSONVar(value)
 	case TypeXML:
 		if value[0] != '"' {
-			return Variable{}, errors.New(`Xml: "value" must be a string holding an XML document`)
+			return Variable{}, errors.New(`type Xml: "value" must be a string holding an XML document`)
 		}
 		var s string
 		if err := json.Unmarshal(value, &s); err != nil {
@@ -238,7 +238,7 @@ func isBase64(value json.RawMessage) bool {
 // integerVariable accepts any integral number within typ's range, as JSON Schema's "integer"
 // does (2.0 and 2e0 are 2), computed exactly (big.Rat, never float64).
 func integerVariable(typ string, value json.RawMessage) (Variable, error) {
-	bad := fmt.Errorf(`%s: "value" must be an integral number within %s: got %s`, typ, rangeOf(typ), truncated(value))
+	bad := fmt.Errorf(`type %s: "value" must be an integral number within %s: got %s`, typ, rangeOf(typ), truncated(value))
 	if c := value[0]; c != '-' && (c < '0' || c > '9') {
 		return Variable{}, bad
 	}
@@ -264,11 +264,11 @@ func rangeOf(typ string) string {
 
 func doubleVariable(value json.RawMessage) (Variable, error) {
 	if c := value[0]; c != '-' && (c < '0' || c > '9') {
-		return Variable{}, errors.New(`Double: "value" must be a JSON number`)
+		return Variable{}, errors.New(`type Double: "value" must be a JSON number`)
 	}
 	f, err := strconv.ParseFloat(string(value), 64)
 	if err != nil {
-		return Variable{}, fmt.Errorf(`Double: "value" %s is out of range for a 64-bit float`, truncated(value))
+		return Variable{}, fmt.Errorf(`type Double: "value" %s is out of range for a 64-bit float`, truncated(value))
 	}
 	return DoubleVar(f), nil
 }
@@ -281,7 +281,7 @@ func infoString(info map[string]json.RawMessage, key, typ string) (string, bool,
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", true, fmt.Errorf(`%s: valueInfo %q must be a string`, typ, key)
+		return "", true, fmt.Errorf(`type %s: valueInfo %q must be a string`, typ, key)
 	}
 	return s, true, nil
 }
@@ -292,16 +292,16 @@ func objectVariable(value json.RawMessage, null bool, info map[string]json.RawMe
 		return Variable{}, err
 	}
 	if strings.TrimSpace(typeName) == "" {
-		return Variable{}, errors.New(`Object: "valueInfo" needs "objectTypeName", the Java type the JSON deserializes into (e.g. "java.util.HashMap")`)
+		return Variable{}, errors.New(`type Object: "valueInfo" needs "objectTypeName", the Java type the JSON deserializes into (e.g. "java.util.HashMap")`)
 	}
 	if format, ok, err := infoString(info, InfoSerializationDataFormat, TypeObject); err != nil {
 		return Variable{}, err
 	} else if ok && format != FormatJSON {
-		return Variable{}, fmt.Errorf(`Object: serializationDataFormat %q is not supported: only %q`, truncatedString(format), FormatJSON)
+		return Variable{}, fmt.Errorf(`type Object: serializationDataFormat %q is not supported: only %q`, truncatedString(format), FormatJSON)
 	}
 	for k := range info {
 		if k != InfoObjectTypeName && k != InfoSerializationDataFormat {
-			return Variable{}, fmt.Errorf(`Object: valueInfo member %q is not read: use only objectTypeName and serializationDataFormat`, truncatedString(k))
+			return Variable{}, fmt.Errorf(`type Object: valueInfo member %q is not read: use only objectTypeName and serializationDataFormat`, truncatedString(k))
 		}
 	}
 	if null {
@@ -325,14 +325,14 @@ func fileVariable(value json.RawMessage, null bool, info map[string]json.RawMess
 			}
 			out[k] = s
 		default:
-			return Variable{}, fmt.Errorf(`File: valueInfo member %q is not read: use filename, mimeType and encoding`, truncatedString(k))
+			return Variable{}, fmt.Errorf(`type File: valueInfo member %q is not read: use filename, mimeType and encoding`, truncatedString(k))
 		}
 	}
 	if name, _ := out[InfoFilename].(string); name == "" {
-		return Variable{}, errors.New(`File: "valueInfo" needs "filename" (and may have "mimeType" and "encoding")`)
+		return Variable{}, errors.New(`type File: "valueInfo" needs "filename" (and may have "mimeType" and "encoding")`)
 	}
 	if null || !isBase64(value) {
-		return Variable{}, errors.New(`File: "value" must be the content as a standard base64 string (RFC 4648, with padding, no line breaks)`)
+		return Variable{}, errors.New(`type File: "value" must be the content as a standard base64 string (RFC 4648, with padding, no line breaks)`)
 	}
 	return Variable{Type: TypeFile, Value: json.RawMessage(string(value)), ValueInfo: out}, nil
 }

@@ -85,7 +85,7 @@ func TestE2EStartVariablesOfEveryType(t *testing.T) {
 
 	// A bad explicit type is refused before anything is written, naming the variable.
 	resp, b = d.do(t, http.MethodPost, "/process/"+slowKey+"/start", `{"correlationId":"types_2","variables":{"when":{"type":"Date","value":"tomorrow"}}}`)
-	requireProblem(t, resp, b, http.StatusBadRequest, "invalid-variables", `variable "when": Date: "value" must be a string in the engine's format`)
+	requireProblem(t, resp, b, http.StatusBadRequest, "invalid-variables", `variable "when": type Date: "value" must be a string in the engine's format`)
 	resp, b = d.do(t, http.MethodGet, "/process/types_2/result", "")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "no row for a refused start: %s", b)
 }

@@ -44,10 +44,10 @@ func TestStartVariablesAreTypedByTheRule(t *testing.T) {
 func TestStartRefusesBadVariablesNamingThem(t *testing.T) {
 	a := newTestAPI(t, nil)
 	cases := []struct{ body, typ, want string }{
-		{`{"variables":{"when":{"type":"Date","value":"soon"}}}`, "invalid-variables", `variable "when": Date: "value" must be a string in the engine's format`},
+		{`{"variables":{"when":{"type":"Date","value":"soon"}}}`, "invalid-variables", `variable "when": type Date: "value" must be a string in the engine's format`},
 		{`{"thing":{"type":"Thing","value":1}}`, "invalid-variables", `variable "thing": unknown type "Thing": use one of`},
-		{`{"n":{"type":"Integer","value":3000000000}}`, "invalid-variables", `variable "n": Integer: "value" must be an integral number within -2147483648..2147483647`},
-		{`{"o":{"type":"Object","value":{}}}`, "invalid-variables", `variable "o": Object: "valueInfo" needs "objectTypeName"`},
+		{`{"n":{"type":"Integer","value":3000000000}}`, "invalid-variables", `variable "n": type Integer: "value" must be an integral number within -2147483648..2147483647`},
+		{`{"o":{"type":"Object","value":{}}}`, "invalid-variables", `variable "o": type Object: "valueInfo" needs "objectTypeName"`},
 		{`{"x":1,"variables":{"x":2}}`, "invalid-body", `variable "x" is given twice, at the top level and inside variables: keep one`},
 	}
 	for _, tc := range cases {
