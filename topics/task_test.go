@@ -18,9 +18,9 @@ func TestTaskTypedAccessors(t *testing.T) {
 	task := &Task{Variables: map[string]Variable{
 		"s": StringVar("x"), "b": BoolVar(true), "l": LongVar(math.MaxInt64),
 		"l53": {Type: "Long", Value: json.RawMessage(`9007199254740993`)}, "d": DoubleVar(2.5),
-		"t":   {Type: "Date", Value: json.RawMessage(`"2026-01-02T03:04:05.678+0530"`)},
-		"by":  BytesVar([]byte{1, 2}), "x": {Type: "Xml", Value: json.RawMessage(`"<a/>"`)},
-		"nl":  {Type: "Long", Value: json.RawMessage(`null`)}, "f": file,
+		"t":  {Type: "Date", Value: json.RawMessage(`"2026-01-02T03:04:05.678+0530"`)},
+		"by": BytesVar([]byte{1, 2}), "x": {Type: "Xml", Value: json.RawMessage(`"<a/>"`)},
+		"nl": {Type: "Long", Value: json.RawMessage(`null`)}, "f": file,
 	}}
 	s, err := task.Text("s")
 	require.NoError(t, err)
