@@ -203,7 +203,7 @@ func (r *Runtime) dispatch(ctx context.Context, g *group, reserved map[*sub]int,
 		}
 		used[s]++
 		counts[lt.TopicName]++
-		t := lt.task()
+		t := lt.task().withFiles(r.hc, r.cfg.Engine.URL)
 		r.runningMu.Lock()
 		r.running[t.ID] = t.Topic
 		r.runningMu.Unlock()

@@ -1,8 +1,10 @@
 package topics
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
@@ -31,8 +33,26 @@ type Task struct {
 	// ExtensionProperties are the activity's camunda:properties (topic setting
 	// includeExtensionProperties).
 	ExtensionProperties map[string]string
-	// Variables are the fetched variables by name.
+	// Variables are the fetched variables by name: those visible from the task's execution
+	// (its local variables, shadowing those of enclosing scopes, then the process instance's),
+	// or its local ones only with the topic setting localVariables. A File's content is not
+	// among them (see File).
 	Variables map[string]Variable
+
+	// files downloads File variables' content; nil for a Task not made by the runtime.
+	files *fileSource
+}
+
+// fileSource is the engine connection File downloads use.
+type fileSource struct {
+	hc   *http.Client
+	base string
+}
+
+// withFiles lets the task download File variables over hc from the REST root base.
+func (t *Task) withFiles(hc *http.Client, base string) *Task {
+	t.files = &fileSource{hc: hc, base: base}
+	return t
 }
 
 // Variable is a Camunda typed value as the REST API spells it (see camunda.Variable).
@@ -47,7 +67,17 @@ var (
 	ErrNoVariable = camunda.ErrNoVariable
 	// ErrVariableType: the variable's type or serialization cannot be read as asked.
 	ErrVariableType = camunda.ErrVariableType
+	// ErrNullValue: the variable holds null (type Null, or a typed null).
+	ErrNullValue = camunda.ErrNullValue
+	// ErrFileTooLarge: a File variable's content exceeds the cap given to Task.File.
+	ErrFileTooLarge = camunda.ErrFileTooLarge
 )
+
+// File is a File variable's content with its name and type.
+type File = camunda.File
+
+// DateLayout is the engine's REST date format; see camunda.DateLayout.
+const DateLayout = camunda.DateLayout
 
 // The variable constructors, for handlers.
 var (
@@ -59,6 +89,16 @@ var (
 	NullVar    = camunda.NullVar
 	RawJSONVar = camunda.RawJSONVar
 	JSONVar    = camunda.JSONVar
+	ShortVar   = camunda.ShortVar
+	DateVar    = camunda.DateVar
+	BytesVar   = camunda.BytesVar
+	XMLVar     = camunda.XMLVar
+	FileVar    = camunda.FileVar
+	// ObjectJSONVar and RawObjectJSONVar make Object variables serialized as application/json.
+	ObjectJSONVar    = camunda.ObjectJSONVar
+	RawObjectJSONVar = camunda.RawObjectJSONVar
+	// VariableFromJSON maps a JSON value to a typed variable by the HTTP API's rule.
+	VariableFromJSON = camunda.VariableFromJSON
 )
 
 // Var returns the named variable as fetched.
@@ -90,8 +130,9 @@ func (t *Task) String(name string) (s string, ok bool) {
 //   - Integer, Long, Short, Double, Boolean: the value; Date: a JSON string;
 //   - Null: null.
 //
-// A missing variable is an error wrapping ErrNoVariable; other Object formats (Java
-// serialization, XML) wrap ErrVariableType.
+// A missing variable is an error wrapping ErrNoVariable; other types (Bytes, File, Xml: read
+// them with Bytes, File, XML) and other Object formats (Java serialization, XML) wrap
+// ErrVariableType.
 func (t *Task) JSON(name string) (json.RawMessage, error) {
 	v, ok := t.Variables[name]
 	if !ok {
@@ -102,4 +143,76 @@ func (t *Task) JSON(name string) (json.RawMessage, error) {
 		return nil, fmt.Errorf("variable %q: %w", name, err)
 	}
 	return raw, nil
+}
+
+// typed reads the named variable with one of Variable's accessors, naming the variable in the
+// error (wrapping ErrNoVariable, ErrNullValue or ErrVariableType).
+func typed[T any](t *Task, name string, get func(Variable) (T, error)) (T, error) {
+	var zero T
+	v, ok := t.Variables[name]
+	if !ok {
+		return zero, fmt.Errorf("variable %q: %w", name, ErrNoVariable)
+	}
+	out, err := get(v)
+	if err != nil {
+		return zero, fmt.Errorf("variable %q: %w", name, err)
+	}
+	return out, nil
+}
+
+// Text returns a String variable's text (String is the lenient reader of any type).
+func (t *Task) Text(name string) (string, error) { return typed(t, name, Variable.Text) }
+
+// Bool returns a Boolean variable.
+func (t *Task) Bool(name string) (bool, error) { return typed(t, name, Variable.Bool) }
+
+// Long returns a Short, Integer or Long variable exactly (no float64 on the way: a Long above
+// 2^53 keeps every digit).
+func (t *Task) Long(name string) (int64, error) { return typed(t, name, Variable.Long) }
+
+// Double returns a Double variable, or a Short, Integer or Long one converted.
+func (t *Task) Double(name string) (float64, error) { return typed(t, name, Variable.Double) }
+
+// Date returns a Date variable's instant. The engine keeps instants, not offsets: the time
+// comes in the engine's own zone whatever offset it was written with.
+func (t *Task) Date(name string) (time.Time, error) { return typed(t, name, Variable.Date) }
+
+// Bytes returns a Bytes variable's content.
+func (t *Task) Bytes(name string) ([]byte, error) { return typed(t, name, Variable.Bytes) }
+
+// XML returns an Xml variable's document text.
+func (t *Task) XML(name string) (string, error) { return typed(t, name, Variable.XML) }
+
+// File downloads a File variable's content (fetched tasks carry only its name and type),
+// refusing content over maxBytes with an error wrapping ErrFileTooLarge; maxBytes <= 0 means
+// no cap. Filename, MimeType and Encoding come from the variable's valueInfo, or else from the
+// engine's answer. The content comes from the task's execution or its process instance (see
+// camunda.DownloadFile); a handler downloading while the lock runs out gets ctx's error.
+func (t *Task) File(ctx context.Context, name string, maxBytes int64) (File, error) {
+	v, ok := t.Variables[name]
+	if !ok {
+		return File{}, fmt.Errorf("variable %q: %w", name, ErrNoVariable)
+	}
+	filename, mimeType, encoding, err := v.FileInfo()
+	if err != nil {
+		return File{}, fmt.Errorf("variable %q: %w", name, err)
+	}
+	if t.files == nil {
+		return File{}, fmt.Errorf("variable %q: this task has no engine connection to download a file (only tasks from the runtime have one)", name)
+	}
+	f, err := camunda.DownloadFile(ctx, t.files.hc, t.files.base,
+		camunda.FileRef{ExecutionID: t.ExecutionID, ProcessInstanceID: t.ProcessInstanceID, Name: name}, maxBytes)
+	if err != nil {
+		return File{}, err
+	}
+	if filename != "" {
+		f.Filename = filename
+	}
+	if mimeType != "" {
+		f.MimeType = mimeType
+	}
+	if encoding != "" {
+		f.Encoding = encoding
+	}
+	return f, nil
 }

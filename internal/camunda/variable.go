@@ -28,6 +28,8 @@ var (
 	ErrNoVariable = errors.New("no such variable")
 	// ErrVariableType: the variable's type or serialization cannot be read as asked.
 	ErrVariableType = errors.New("unsupported variable type")
+	// ErrNullValue: the variable exists but holds null (type Null, or a typed null).
+	ErrNullValue = errors.New("variable is null")
 )
 
 // IsNull reports whether the value is null (type Null, or no value).

@@ -202,7 +202,7 @@ type fakeStarter struct {
 }
 
 func (f *fakeStarter) StartProcess(_ context.Context, _, _ string, vars map[string]Variable) (string, error) {
-	id := fmt.Sprint(vars[CorrelationVariableDefault].Value)
+	id, _ := vars[CorrelationVariableDefault].Text()
 	f.mu.Lock()
 	f.starts = append(f.starts, id)
 	start := f.start

@@ -88,7 +88,7 @@ func FuzzStartBody(f *testing.F) {
 			if name == "" || javaLen(name) > MaxVariableName {
 				t.Fatalf("variable name %q sent", name)
 			}
-			if s, ok := v.Value.(string); ok && v.Type == "String" {
+			if s, err := v.Text(); err == nil {
 				if javaLen(s) > MaxStringVariable {
 					t.Fatalf("String %q of %d characters sent", name, javaLen(s))
 				}
@@ -100,8 +100,8 @@ func FuzzStartBody(f *testing.F) {
 				t.Fatalf("variable %q cannot be encoded for the engine: %v", name, err)
 			}
 		}
-		if v := call.vars["correlationId"]; v.Type != "String" || v.Value == "" {
-			t.Fatalf("correlation variable %+v", v)
+		if s, err := call.vars["correlationId"].Text(); err != nil || s == "" {
+			t.Fatalf("correlation variable %q: %v", s, err)
 		}
 	})
 }

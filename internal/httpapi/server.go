@@ -421,6 +421,9 @@ func parseStart(raw json.RawMessage) (startRequest, error) {
 				return req, errors.New("variables must be a JSON object of name: value")
 			}
 			for n, val := range vars {
+				if _, twice := m[n]; twice && n != "businessKey" && n != "correlationId" && n != "variables" {
+					return req, fmt.Errorf("variable %q is given twice, at the top level and inside variables: keep one", shorten(n))
+				}
 				req.Variables[n] = val
 			}
 		default:

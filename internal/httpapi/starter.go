@@ -7,12 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 )
 
 // Errors a Starter returns. They sort the engine's answers by what they say about the
@@ -45,10 +46,7 @@ type Starter interface {
 }
 
 // Variable is a Camunda typed variable as the REST API takes it.
-type Variable struct {
-	Value any    `json:"value"`
-	Type  string `json:"type"`
-}
+type Variable = camunda.Variable
 
 // EngineStarter starts processes over the engine's REST API. It is written over net/http
 // because the Go client (camunda-client-go v3) takes no context.Context and drops the engine's
@@ -212,11 +210,10 @@ func tenantPath(tenantID string) string {
 	return "/tenant-id/" + url.PathEscape(tenantID)
 }
 
-// toVariables converts a JSON object's members to Camunda typed variables: strings, booleans,
-// whole numbers (Long, or Double beyond 2^53), other numbers (Double), null, and objects and
-// arrays as Json (the Spin plugin's type, kept as JSON text). Names and String values past
-// the engine's column sizes (MaxVariableName, MaxStringVariable) are errors naming the
-// variable.
+// toVariables converts a JSON object's members to Camunda typed variables by
+// camunda.VariableFromJSON's rule (README "Process variables from JSON"). Names and String
+// values past the engine's column sizes (MaxVariableName, MaxStringVariable) are errors naming
+// the variable.
 func toVariables(m map[string]json.RawMessage) (map[string]Variable, error) {
 	out := make(map[string]Variable, len(m))
 	for name, raw := range m {
@@ -226,11 +223,11 @@ func toVariables(m map[string]json.RawMessage) (map[string]Variable, error) {
 		if err := checkName(name); err != nil {
 			return nil, err
 		}
-		v, err := toVariable(raw)
+		v, err := camunda.VariableFromJSON(raw)
 		if err != nil {
 			return nil, fmt.Errorf("variable %q: %w", shorten(name), err)
 		}
-		if str, ok := v.Value.(string); ok && v.Type == "String" {
+		if str, err := v.Text(); err == nil {
 			if err := checkString(name, str); err != nil {
 				return nil, err
 			}
@@ -238,41 +235,4 @@ func toVariables(m map[string]json.RawMessage) (map[string]Variable, error) {
 		out[name] = v
 	}
 	return out, nil
-}
-
-func toVariable(raw json.RawMessage) (Variable, error) {
-	t := bytes.TrimSpace(raw)
-	if len(t) == 0 {
-		return Variable{}, errors.New("empty value")
-	}
-	switch t[0] {
-	case '{', '[':
-		return Variable{Value: string(t), Type: "Json"}, nil
-	case '"':
-		var s string
-		if err := json.Unmarshal(t, &s); err != nil {
-			return Variable{}, err
-		}
-		return Variable{Value: s, Type: "String"}, nil
-	case 't', 'f':
-		var b bool
-		if err := json.Unmarshal(t, &b); err != nil {
-			return Variable{}, err
-		}
-		return Variable{Value: b, Type: "Boolean"}, nil
-	case 'n':
-		return Variable{Value: nil, Type: "Null"}, nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(t, &n); err != nil {
-		return Variable{}, err
-	}
-	if i, err := n.Int64(); err == nil && math.Abs(float64(i)) <= 1<<53 {
-		return Variable{Value: i, Type: "Long"}, nil
-	}
-	f, err := n.Float64()
-	if err != nil {
-		return Variable{}, err
-	}
-	return Variable{Value: f, Type: "Double"}, nil
 }

@@ -41,6 +41,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/camunda-waitroom/camunda-waitroom/internal/camunda"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/fault"
 	"github.com/camunda-waitroom/camunda-waitroom/internal/logging"
 	"github.com/camunda-waitroom/camunda-waitroom/repo"
@@ -191,7 +192,7 @@ func (s *Server) launch(w http.ResponseWriter, r *http.Request, c *flowCall, tak
 	for k, v := range c.vars {
 		vars[k] = v
 	}
-	vars[s.cfg.CorrelationVariable] = Variable{Value: c.id, Type: "String"}
+	vars[s.cfg.CorrelationVariable] = camunda.StringVar(c.id)
 	sctx, cancel := detached(r.Context(), s.cfg.StartTimeout+5*time.Second)
 	defer cancel()
 	instanceID, err := s.cfg.Starter.StartProcess(sctx, c.key, c.businessKey, vars)
